@@ -1,0 +1,77 @@
+# 딥러닝 기초 — the whole workflow. `make` (or `make help`) lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.course-installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8888
+NB     ?= notebooks
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout 900
+export COURSE_OFFLINE ?= 1
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+export JUPYTER_PLATFORM_DIRS := 1
+
+.PHONY: help setup system lab test test-unit test-nb test-offline execute data doctor clean \
+        assignments autograde benchmark lock
+
+help: ## list the targets
+	@echo "딥러닝 기초 — make targets"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-13s %s\n", $$1, $$2}'
+	@echo "Variables: HOST=$(HOST) PORT=$(PORT) NB=<notebook or folder> PYTHON=$(PYTHON)"
+
+setup: $(STAMP) system ## create .venv, install locked packages, dot, Korean font and data (idempotent)
+	@$(PY) -m course_utils.data prepare --quiet
+
+$(STAMP): requirements-lock.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --disable-pip-version-check -r requirements-lock.txt
+	$(PY) -m pip install --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+system: ## install graphviz (dot), fonts-nanum and Fashion-MNIST when root; else print the command
+	@bash scripts/setup_system.sh
+
+lab: setup ## open JupyterLab on notebooks/ (HOST=..., PORT=...)
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --no-browser
+
+test: setup ## unit tests + strict nbval of every notebook (prints pytest's summary)
+	$(PY) -m pytest -q tests $(NB) $(NBVAL)
+
+test-unit: setup ## unit tests of course_utils and the course only
+	$(PY) -m pytest -q tests
+
+test-nb: setup ## strict nbval of one notebook or folder: make test-nb NB=notebooks/01_perceptron.ipynb
+	$(PY) -m pytest -q $(NB) $(NBVAL)
+
+test-offline: setup ## `make test` with the network cut off (needs root and unshare)
+	unshare --net bash -c 'ip link set lo up && $(MAKE) --no-print-directory test'
+
+execute: setup ## re-execute notebooks in place (NB=one notebook to do just that one)
+	$(PY) scripts/execute_notebooks.py $(NB)
+
+data: setup ## verify data files (and fetch full MNIST if online: make data DOWNLOAD=1)
+	$(PY) -m course_utils.data prepare $(if $(DOWNLOAD),--download,)
+
+doctor: ## check Python, packages, dot, Korean font, data and device
+	@test -x $(PY) || { echo "No .venv yet: run 'make setup' first."; exit 1; }
+	$(PY) -m course_utils.doctor
+
+assignments: setup ## write student releases of every chapter to release/
+	$(PY) -m course_utils.assignments release
+
+autograde: setup ## grade handed-in notebooks: make autograde CHAPTER=01 SUBMISSIONS="a.ipynb b.ipynb"
+	$(PY) -m course_utils.assignments autograde $(CHAPTER) $(SUBMISSIONS)
+
+benchmark: setup ## run the benchmarks in benchmarks/ (not part of make test)
+	$(PY) benchmarks/numgrad_vs_backprop.py
+	$(PY) benchmarks/mlp_fashion_mnist.py
+
+lock: ## regenerate requirements-lock.txt from the current .venv
+	$(PY) scripts/make_lock.py > requirements-lock.txt
+
+clean: ## remove caches, releases and grading output (keeps .venv and data)
+	rm -rf release autograded .pytest_cache **/__pycache__ notebooks/.ipynb_checkpoints
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
