@@ -27,6 +27,7 @@ DOT_INSTALL_HINT = (
 
 POSITIVE = "#1f5fbf"  # blue for positive weights
 NEGATIVE = "#c0392b"  # red for negative weights
+LABEL_FRACTION = 0.3  # weight labels sit this fraction of the edge's length back from its head
 
 
 class DotNotFoundError(RuntimeError):
@@ -234,13 +235,19 @@ def network_diagram(
                 if weights is not None:
                     w = weights[layer][j, i]
                     color = POSITIVE if w >= 0 else NEGATIVE
+                    # Each label sits LABEL_FRACTION of the way back from the head (graphviz's
+                    # labeldistance counts in 10 pt; ~0.95 in is taken by the two nodes) and
+                    # 18° off the edge, so labels of crossing edges stay beside their own edge,
+                    # near their own target node, clear of the crossings mid-gap.
+                    dy = ((sizes[layer] - 1) / 2 - i - (sizes[layer + 1] - 1) / 2 + j) * y_step
+                    gap = max(np.hypot(x_step, dy) - 0.95, 0.5) * 72
                     attrs = dict(
                         color=color,
                         fontcolor=color,
                         penwidth=f"{0.6 + 2.4 * abs(w) / wmax:.2f}",
                         headlabel=fmt(w, precision),
-                        labeldistance="6",
-                        labelangle="8", labelfontsize="11",
+                        labeldistance=f"{LABEL_FRACTION * gap / 10:.2f}",
+                        labelangle="18", labelfontsize="11",
                     )
                 g.edge(f"L{layer}_{i}", f"L{layer + 1}_{j}", **attrs)
     return g

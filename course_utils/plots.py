@@ -9,7 +9,7 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-__all__ = ["decision_regions", "predict_grid", "loss_curves"]
+__all__ = ["decision_regions", "predict_grid", "loss_curves", "function_grid"]
 
 
 def _to_numpy(out) -> np.ndarray:
@@ -141,4 +141,114 @@ def loss_curves(curves: dict, *, ax=None, title: str = "Loss", xlabel: str = "ep
     ax.grid(alpha=0.3)
     if len(curves) > 1:
         ax.legend()
+    return fig
+
+
+def _eval_1d(name: str, label: str, f, x: np.ndarray) -> np.ndarray:
+    """Call ``f(x)`` for a grid ``x`` of shape ``(n,)`` and check it returns shape ``(n,)``."""
+    try:
+        out = f(x)
+    except Exception as exc:  # noqa: BLE001 - re-raised with the function's name
+        raise ValueError(f"functions[{name!r}]: {label} failed on x of shape {x.shape}: "
+                         f"{type(exc).__name__}: {exc}") from exc
+    out = _to_numpy(out)
+    try:
+        out = out.astype(float)
+    except (TypeError, ValueError):
+        raise TypeError(f"functions[{name!r}]: {label} must return numbers, got dtype {out.dtype}") from None
+    if out.shape != x.shape:
+        raise ValueError(f"functions[{name!r}]: {label} must return shape {x.shape} (one value per x, "
+                         f"applied elementwise), got {out.shape}")
+    return out
+
+
+def function_grid(functions, x=None, *, derivatives: bool = True, ncols: int = 3,
+                  title: Optional[str] = None):
+    """Plot each function in its own subplot, with its derivative, and return the figure.
+
+    - ``functions``: a non-empty dict ``{name: f}`` or ``{name: (f, df)}``. ``f`` (and ``df``)
+      take a NumPy array of shape ``(n,)`` and return shape ``(n,)``, elementwise (NumPy
+      functions, or anything returning a tensor). ``df`` is the analytic derivative; it may
+      be ``None``. Where no ``df`` is given, the derivative is estimated by central
+      differences ``(f(x + h) - f(x - h)) / (2h)`` with ``h = 1e-5`` and labelled as such.
+      (At a jump, such as the step function's at 0, that estimate is a spike of about
+      ``1/(2h)``: give ``df`` for such functions.)
+    - ``x``: the grid, array-like of shape ``(n,)`` with ``n ≥ 2`` finite values, in
+      increasing order; default ``np.linspace(-5, 5, 401)``.
+    - ``derivatives``: ``False`` draws the functions only.
+    - ``ncols``: subplots per row (≥ 1); rows follow from ``len(functions)``.
+    - ``title``: optional title over the whole grid.
+
+    Each subplot is titled with the function's name and has axis labels ``x`` / ``f(x)``
+    and a legend; the function is a solid line, its derivative a dashed one. Unused cells
+    of the grid are hidden. Returns the ``matplotlib.figure.Figure``.
+
+    Raises ``TypeError`` (wrong kind of argument) or ``ValueError`` (wrong shape or value)
+    naming the argument, what was expected and what was given.
+    """
+    import matplotlib.pyplot as plt
+
+    if not isinstance(functions, dict):
+        raise TypeError(f"functions must be a dict {{name: f}} or {{name: (f, df)}}, got {type(functions).__name__}")
+    if not functions:
+        raise ValueError("functions must hold at least one {name: f} entry, got an empty dict")
+    pairs = []
+    for name, entry in functions.items():
+        if not isinstance(name, str):
+            raise TypeError(f"functions keys must be str names, got {name!r} ({type(name).__name__})")
+        if isinstance(entry, tuple):
+            if len(entry) != 2:
+                raise ValueError(f"functions[{name!r}] must be f or a pair (f, df), got a tuple of {len(entry)}")
+            f, df = entry
+        else:
+            f, df = entry, None
+        if not callable(f):
+            raise TypeError(f"functions[{name!r}]: f must be callable, got {type(f).__name__}")
+        if df is not None and not callable(df):
+            raise TypeError(f"functions[{name!r}]: df must be callable or None, got {type(df).__name__}")
+        pairs.append((name, f, df))
+    if x is None:
+        x = np.linspace(-5.0, 5.0, 401)
+    else:
+        try:
+            x = np.asarray(_to_numpy(x), dtype=float)
+        except (TypeError, ValueError):
+            raise TypeError(f"x must be a 1-D array of numbers, shape (n,), got {type(x).__name__}") from None
+        if x.ndim != 1 or x.size < 2:
+            raise ValueError(f"x must have shape (n,) with n >= 2, got shape {x.shape}")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("x must hold finite numbers only (no nan or inf)")
+        if np.any(np.diff(x) <= 0):
+            raise ValueError("x must be strictly increasing (a grid such as np.linspace(-5, 5, 401))")
+    if not isinstance(derivatives, (bool, np.bool_)):
+        raise TypeError(f"derivatives must be True or False, got {derivatives!r}")
+    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
+        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+
+    ncols = int(min(ncols, len(pairs)))
+    nrows = -(-len(pairs) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+    h = 1e-5
+    for k, (name, f, df) in enumerate(pairs):
+        ax = axes[k // ncols][k % ncols]
+        y = _eval_1d(name, "f", f, x)
+        ax.plot(x, y, color="C0", lw=2, label="f(x)")
+        if derivatives:
+            if df is not None:
+                dy = _eval_1d(name, "df", df, x)
+                label = "f'(x)"
+            else:
+                dy = (_eval_1d(name, "f", f, x + h) - _eval_1d(name, "f", f, x - h)) / (2 * h)
+                label = "f'(x) (central difference)"
+            ax.plot(x, dy, color="C3", lw=1.6, ls="--", label=label)
+        ax.axhline(0, color="0.6", lw=0.6)
+        ax.axvline(0, color="0.6", lw=0.6)
+        ax.grid(alpha=0.3)
+        ax.set(title=name, xlabel="x", ylabel="f(x)")
+        ax.legend(loc="best", fontsize=8)
+    for k in range(len(pairs), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
     return fig
