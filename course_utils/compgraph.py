@@ -142,7 +142,12 @@ def _normalise_edges(edges, ids: set) -> list[dict]:
 def _highlight_ids(highlight, ids: set) -> set:
     if highlight is None:
         return set()
-    wanted = [highlight] if isinstance(highlight, str) else list(highlight)
+    if isinstance(highlight, str):
+        wanted = [highlight]
+    elif isinstance(highlight, Iterable):
+        wanted = list(highlight)
+    else:
+        raise TypeError(f"highlight must be a node id (str) or a list of ids, got {type(highlight).__name__}")
     for h in wanted:
         if h not in ids:
             raise ValueError(f"highlight {h!r} is not the id of any node; known ids: {sorted(ids)}")
@@ -369,6 +374,14 @@ def draw_value(
     object of the graph, or a list of them (matched by identity, e.g. the node whose
     backward step just ran), or node ids such as ``"v3"``; a value that is not in the graph
     raises ``ValueError``. The other arguments are those of :func:`draw_graph`.
+
+    Example (with chapter 05's ``Value``; any object with the same attributes works)::
+
+        x, y = Value(3.0, label="x"), Value(1.0, label="y")
+        z = (x + y).square()
+        z.backward()
+        draw_value(z, title="z = (x + y)^2")             # values and gradients
+        draw_value(z, show="forward", highlight=x)       # values only, x highlighted
     """
     if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
         raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
@@ -376,7 +389,13 @@ def draw_value(
     order, nodes, edges = _value_graph(root, max_nodes)
     ids = None
     if highlight is not None:
-        wanted = [highlight] if (isinstance(highlight, str) or hasattr(highlight, "data")) else list(highlight)
+        if isinstance(highlight, str) or hasattr(highlight, "data"):
+            wanted = [highlight]
+        elif isinstance(highlight, Iterable):
+            wanted = list(highlight)
+        else:
+            raise TypeError(f"highlight must be a value of the graph, a node id or a list of them, "
+                            f"got {type(highlight).__name__}")
         position = {id(obj): k for k, obj in enumerate(order)}
         ids = []
         for h in wanted:

@@ -154,6 +154,7 @@ def test_draw_graph_renders_png(tmp_path):
         ([{"id": "a"}], {"a": "a"}, {}, TypeError, "edges must be a list"),
         ([{"id": "a"}], [], {"show": "sideways"}, ValueError, "show must be one of"),
         ([{"id": "a"}], [], {"highlight": "zz"}, ValueError, "highlight 'zz'"),
+        ([{"id": "a"}], [], {"highlight": 3}, TypeError, "highlight must be"),
         ([{"id": "a"}], [], {"digits": 0}, ValueError, "digits"),
         ([{"id": "a"}], [], {"title": 5}, TypeError, "title"),
         ([{"id": "a"}], [], {"rankdir": "XY"}, ValueError, "rankdir"),
@@ -205,6 +206,10 @@ def test_draw_value_highlight_by_object_and_id():
     assert draw_value(d, highlight=[a, e]).source.count(compgraph.HIGHLIGHT_FILL) == 2
     with pytest.raises(ValueError, match="not a value in the graph"):
         draw_value(d, highlight=V(1.0))
+    with pytest.raises(TypeError, match="highlight must be"):
+        draw_value(d, highlight=2.5)
+    with pytest.raises(ValueError, match="show must be one of"):
+        draw_value(d, show="all")
 
 
 @needs_dot
@@ -257,3 +262,12 @@ def test_value_graph_grad_none_and_leaf_sets():
     leaf._prev = set()  # an empty set (micrograd's leaves) is fine: no order to lose
     nodes, edges = value_graph(leaf)
     assert nodes == [{"id": "v0", "label": "잎", "value": 5.0, "grad": None}] and edges == []
+
+
+@needs_dot
+def test_torch_scalars_are_accepted():
+    torch = pytest.importorskip("torch")
+    src = draw_graph([{"id": "w", "value": torch.tensor(2.0), "grad": torch.tensor(8.0)}], []).source
+    assert ">2<" in src
+    with pytest.raises(TypeError, match="real number"):
+        draw_graph([{"id": "w", "value": torch.tensor([1.0, 2.0])}], [])
