@@ -461,7 +461,7 @@ def build_submission(instructor: NotebookNode, submission: Optional[NotebookNode
             handed[gid] = cell
             order.append(gid)
     ids = [_nbgrader(c).get("grade_id") for c in nb.cells if _nbgrader(c).get("grade_id")]
-    missing, edited, unanswered = [], [], []
+    missing, lost, edited, unanswered = [], [], [], []
     for cell in nb.cells:
         meta = _nbgrader(cell)
         gid = meta.get("grade_id")
@@ -472,7 +472,7 @@ def build_submission(instructor: NotebookNode, submission: Optional[NotebookNode
             if submission is None:
                 cell.source = stub[gid].source
             elif got is None or not _nbgrader(got).get("solution") or got.cell_type != cell.cell_type:
-                missing.append(gid)
+                lost.append(gid)
                 cell.source = stub[gid].source
             else:
                 cell.source = got.source
@@ -485,12 +485,12 @@ def build_submission(instructor: NotebookNode, submission: Optional[NotebookNode
                   or got.cell_type != cell.cell_type):
                 edited.append(gid)
     if submission is not None:
+        if lost:
+            notes.append("solution cell missing: " + ", ".join(map(_short, lost)) + " (stub used)")
         if missing:
-            notes.append("deleted: " + ", ".join(map(_short, missing))
-                         + " (locked cells restored from instructor copy; solution cells get the stub = 0)")
+            notes.append("locked cell deleted: " + ", ".join(map(_short, missing)) + " (restored)")
         if edited:
-            notes.append("locked cells edited: " + ", ".join(map(_short, edited))
-                         + " (instructor version used)")
+            notes.append("locked cell edited: " + ", ".join(map(_short, edited)) + " (restored)")
         present = [g for g in order if g in ids]
         expected = [g for g in ids if g in handed]
         if present != expected:
@@ -502,7 +502,7 @@ def build_submission(instructor: NotebookNode, submission: Optional[NotebookNode
         extra = [c for c in submission.cells
                  if not _nbgrader(c).get("grade_id") and c.source.strip() not in public]
         if extra:
-            notes.append(f"{len(extra)} other cells added or edited (ignored; instructor copy used)")
+            notes.append(f"{len(extra)} other cells added or edited (ignored)")
         if unanswered:
             notes.append("unanswered: " + ", ".join(map(_short, unanswered)))
     return nb, notes

@@ -260,8 +260,9 @@ def test_build_submission_takes_only_solution_cells_and_restores_the_rest(course
     handed.cells[2].source = "BASE = 99"                              # edits a lesson cell
     nb, notes = A.build_submission(instructor, handed, student)
     joined = "; ".join(notes)
-    assert "deleted: ex2_test, ex3_solution" in joined
-    assert "locked cells edited: ex1_test" in joined
+    assert "locked cell deleted: ex2_test (restored)" in joined
+    assert "solution cell missing: ex3_solution (stub used)" in joined
+    assert "locked cell edited: ex1_test (restored)" in joined
     assert "cells reordered" in joined
     assert "2 other cells added or edited" in joined
     assert [c.source for c in nb.cells if not c.metadata.get("nbgrader")] == \
@@ -317,8 +318,8 @@ def test_autograde_scores_right_wrong_crashing_looping_and_tampered_submissions(
     assert "ex2_test NameError" in "; ".join(by["crash"].notes)
     assert any("ex3_test interrupted after" in n for n in by["loop"].notes)
     assert any("kernel did not respond" in n for n in by["stubborn"].notes)
-    assert any("locked cells edited: ex1_test" in n for n in by["tamper"].notes)
-    assert any("deleted: ex2_test" in n for n in by["tamper"].notes)
+    assert any("locked cell edited: ex1_test" in n for n in by["tamper"].notes)
+    assert any("locked cell deleted: ex2_test" in n for n in by["tamper"].notes)
     assert "unreadable notebook" in by["garbage"].notes[0]
     assert "file not found" in by["absent"].notes[0]
     assert any("unanswered: ex1_solution, ex2_solution, ex3_solution" in n for n in by["release"].notes)
