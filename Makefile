@@ -35,7 +35,7 @@ system: ## install graphviz (dot), fonts-nanum and Fashion-MNIST when root; else
 	@bash scripts/setup_system.sh
 
 lab: setup ## open JupyterLab on notebooks/ (HOST=..., PORT=...)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --no-browser
+	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 test: setup ## unit tests + strict nbval of every notebook (prints pytest's summary)
 	$(PY) -m pytest -q tests $(NB) $(NBVAL)
