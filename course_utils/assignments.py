@@ -652,6 +652,8 @@ def _score(nb: NotebookNode, executed: set) -> Tuple[Dict[str, float], Dict[str,
                 if reason is None and any(o.get("name") == "stderr" for o in cell.outputs):
                     text = next(o.get("text", "") for o in cell.outputs if o.get("name") == "stderr")
                     reason = "stderr: " + (text.strip().splitlines() or [""])[0][:60]
+                if reason in ("KeyboardInterrupt", "TimeoutError"):
+                    reason = "time limit"
                 failed.append(f"{_short(meta['grade_id'])} {reason or 'partial'}")
         scores[key] = scores.get(key, 0.0) + float(got)
     notes = []
