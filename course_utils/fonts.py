@@ -59,9 +59,12 @@ def find_korean_font() -> Optional[str]:
 def use_korean_font() -> Optional[str]:
     """Make a Korean font matplotlib's default and return its name.
 
-    Sets ``font.family`` to ``[korean, "DejaVu Sans"]`` and ``axes.unicode_minus=False``
-    (the Unicode minus sign is missing from most Korean fonts). Returns ``None`` and prints
-    the install command when no Korean font exists (figures then show boxes for Hangul).
+    Sets ``font.family`` to ``["DejaVu Sans", korean]``: Latin letters, digits and math
+    symbols come from DejaVu Sans and every Hangul glyph falls back to the Korean font
+    (matplotlib picks fonts per glyph). Korean fonts lack U+2212 (minus), which log-scale
+    tick labels use, so putting the Korean font first would log "does not have a glyph"
+    warnings. Also sets ``axes.unicode_minus=False``. Returns ``None`` and prints the install
+    command when no Korean font exists (figures then show boxes for Hangul).
     """
     import matplotlib
 
@@ -70,5 +73,5 @@ def use_korean_font() -> Optional[str]:
     if name is None:
         print("한글 글꼴을 찾지 못했습니다 (no Korean font found). Install one with:\n" + FONT_INSTALL_HINT)
         return None
-    matplotlib.rcParams["font.family"] = [name, "DejaVu Sans"]
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans", name]
     return name

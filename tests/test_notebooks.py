@@ -43,7 +43,8 @@ def test_outputs_are_clean(path):
             if out["output_type"] == "stream":
                 assert out["name"] == "stdout", f"{path.name} cell {i} wrote to stderr: {out['text'][:200]!r}"
             text = json.dumps(out.get("data", {})) + "".join(out.get("text", ""))
-            assert "Glyph" not in text and "missing from font" not in text, f"{path.name} cell {i}: missing glyph"
+            for symptom in ("Glyph", "missing from font", "does not have a glyph"):
+                assert symptom not in text, f"{path.name} cell {i}: missing glyph ({symptom})"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
