@@ -24,14 +24,14 @@ import numpy as np
 
 from .graphs import new_graph
 
-__all__ = ["autograd_graph", "format_tensor"]
+__all__ = ["autograd_graph"]
 
 _NODE_LINE = re.compile(r"^\t(\d+) \[(.*)\]\s*$", re.S)
 _EDGE_LINE = re.compile(r"^\t(\d+) -> (\d+)(.*)$", re.S)
 _FILL = re.compile(r"fillcolor=([\w#\"]+)")
 
 
-def format_tensor(tensor, precision: int = 3, max_entries: int = 12) -> str:
+def _format_tensor(tensor, precision: int = 3, max_entries: int = 12) -> str:
     """Short text for a tensor's numbers, for a diagram label.
 
     A scalar (shape ``()`` or one element) gives ``"2.000"``; a vector or matrix with at most
@@ -108,7 +108,7 @@ def autograd_graph(
     - ``show_values`` / ``show_grads``: write each leaf's value and its ``.grad`` (``None``
       before ``backward()``) into its box; the output box gets its value. Tensors with more
       than ``max_entries`` entries are summarised (shape, mean, range), see
-      :func:`format_tensor`.
+      :func:`_format_tensor`.
     - ``title``: optional caption over the drawing.
 
     Node ids are ``n0``, ``n1``, … in drawing order, so identical computations give identical
@@ -133,7 +133,7 @@ def autograd_graph(
             raise TypeError(f"params[{key!r}] must be a torch.Tensor, got {type(value).__name__}")
     if not isinstance(output_name, str):
         raise TypeError(f"output_name must be a str, got {type(output_name).__name__}")
-    format_tensor(0.0, precision, max_entries)  # validates precision and max_entries
+    _format_tensor(0.0, precision, max_entries)  # validates precision and max_entries
 
     g = new_graph("TB", nodesep="0.3", ranksep="0.35")  # checks for `dot` first
     with warnings.catch_warnings():
@@ -152,7 +152,7 @@ def autograd_graph(
         return stable[raw]
 
     def entry(caption: str, t) -> str:
-        text = format_tensor(t, precision, max_entries)
+        text = _format_tensor(t, precision, max_entries)
         return f"{caption} =\n{text}" if "\n" in text else f"{caption} = {text}"
 
     def tensor_label(t) -> str:

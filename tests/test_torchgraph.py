@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_utils import graphs, torchgraph
-from course_utils.torchgraph import autograd_graph, format_tensor
+from course_utils.torchgraph import autograd_graph, _format_tensor
 
 
 def _chain():
@@ -73,17 +73,17 @@ def test_renders_png(tmp_path):
 
 
 def test_format_tensor():
-    assert format_tensor(None) == "None"
-    assert format_tensor(torch.tensor(-0.0)) == "0.000"
-    assert format_tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), precision=1) == "[1.0, 2.0]\n[3.0, 4.0]"
-    assert format_tensor(np.arange(20.0)).startswith("(20,): mean 9.500")
-    assert format_tensor(np.array([[1.0], [-2.0]]), precision=1) == "[1.0, -2.0]ᵀ"
+    assert _format_tensor(None) == "None"
+    assert _format_tensor(torch.tensor(-0.0)) == "0.000"
+    assert _format_tensor(np.array([[1.0, 2.0], [3.0, 4.0]]), precision=1) == "[1.0, 2.0]\n[3.0, 4.0]"
+    assert _format_tensor(np.arange(20.0)).startswith("(20,): mean 9.500")
+    assert _format_tensor(np.array([[1.0], [-2.0]]), precision=1) == "[1.0, -2.0]ᵀ"
     with pytest.raises(ValueError, match="precision"):
-        format_tensor(1.0, precision=-1)
+        _format_tensor(1.0, precision=-1)
     with pytest.raises(ValueError, match="max_entries"):
-        format_tensor(1.0, max_entries=0)
+        _format_tensor(1.0, max_entries=0)
     with pytest.raises(TypeError, match="tensor"):
-        format_tensor(object())
+        _format_tensor(object())
 
 
 def test_bad_input():
