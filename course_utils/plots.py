@@ -23,7 +23,8 @@ def predict_grid(predict, points: np.ndarray) -> np.ndarray:
 
     ``predict`` is a NumPy function or a ``torch.nn.Module``/callable on tensors. A module is
     run under ``torch.no_grad()`` in its parameters' dtype. Outputs of shape ``(n, k)`` with
-    ``k > 1`` become the arg-max class; ``(n, 1)`` is squeezed.
+    ``k > 1`` become the arg-max class; ``(n, 1)`` and ``(1, n)`` (examples as columns) are
+    squeezed.
     """
     try:
         import torch
@@ -37,7 +38,9 @@ def predict_grid(predict, points: np.ndarray) -> np.ndarray:
     else:
         out = predict(points)
     out = _to_numpy(out)
-    if out.ndim == 2 and out.shape[1] > 1:
+    if out.ndim == 2 and out.shape == (1, len(points)):
+        out = out[0]  # a row of one value per example (the examples-as-columns convention)
+    elif out.ndim == 2 and out.shape[1] > 1:
         out = out.argmax(axis=1)
     out = out.reshape(-1) if out.size == len(points) else out
     if out.shape != (len(points),):

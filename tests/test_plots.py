@@ -28,6 +28,8 @@ def test_predict_grid_handles_scores_and_tensors():
     scores = lambda P: torch.tensor(np.c_[P[:, 0], P[:, 1]])  # (n, 2) -> argmax class
     out = plots.predict_grid(scores, X)
     assert out.tolist() == [0.0, 0.0, 1.0, 0.0]
+    row = lambda P: (P[:, 0] > 0.5).astype(float).reshape(1, -1)   # (1, n): examples as columns
+    assert plots.predict_grid(row, X).tolist() == [0.0, 1.0, 0.0, 1.0]
     with pytest.raises(ValueError, match="one value per point"):
         plots.predict_grid(lambda P: np.zeros(3), X)
 
