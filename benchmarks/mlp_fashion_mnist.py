@@ -7,10 +7,12 @@ training images, 10,000 test images; the same shape as MNIST) and prints, in one
   PIL image → ``ToTensor`` → ``Normalize(0.5, 0.5)``, ``DataLoader(batch_size=64, shuffle=True)``,
   SGD lr 0.01;
 - seconds per epoch of the **in-memory paths** taught in chapter 11: all images converted once
-  into one ``float32 (60000, 784)`` tensor, batches cut by shuffled indices — at batch 64 (the
-  like-for-like comparison), at a larger batch, and at the larger batch with bfloat16 matmuls
-  (``torch.autocast``; fp32 master weights) when the CPU has native bf16;
-- the ratio seed / fastest path;
+  into one ``float32 (60000, 784)`` tensor, batches cut by shuffled indices — at batch 64 with
+  the seed's SGD lr 0.01 (the like-for-like comparison: same arithmetic), and at a larger batch
+  with fused Adam, in fp32 and with bfloat16 matmuls (``torch.autocast``; fp32 master weights)
+  when the CPU has native bf16;
+- the ratio seed / fastest path (each in-memory path timed over ``--timing-epochs`` epochs,
+  fastest kept; the seed recipe over one epoch);
 - the machine's measured matmul GFLOP/s (fp32 and bf16), the FLOPs of one training epoch and
   the fraction of the measured peak each path reaches;
 - the test accuracy of the fastest path after a fixed number of epochs (default 10).
@@ -38,7 +40,7 @@ import torch.nn as nn
 
 __all__ = [
     "PerImageDataset", "seed_recipe_loader", "make_mlp", "to_inputs", "train_epoch_loader",
-    "train_epoch_tensors", "evaluate", "matmul_gflops", "epoch_flops", "bf16_supported",
+    "train_epoch_tensors", "make_adam", "evaluate", "matmul_gflops", "epoch_flops", "bf16_supported",
     "format_table", "main",
 ]
 
@@ -168,6 +170,16 @@ def train_epoch_tensors(model: nn.Module, optimizer, X: torch.Tensor, y: torch.T
     return total / max(len(X), 1)
 
 
+def make_adam(params, lr: float):
+    """Adam with the fused CPU kernel (one pass over all parameters per step) when this torch
+    has it, else the multi-tensor ``foreach`` version. Same update rule as plain Adam."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # pragma: no cover - older torch
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 10000) -> float:
     """Accuracy of ``model`` on ``X (n, 784)``, ``y (n,)`` (fp32, no grad)."""
     if X.ndim != 2 or y.shape != (len(X),):
@@ -257,6 +269,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed-accuracy", action="store_true",
                    help="also train the seed recipe (SGD lr 0.01, batch 64) for --epochs on the in-memory path")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
+    p.add_argument("--timing-epochs", type=int, default=2,
+                   help="time each in-memory path over this many epochs and keep the fastest (default 2)")
     p.add_argument("--matmul-n", type=int, default=2048, help="matrix size of the GFLOP/s measurement (default 2048)")
     args = p.parse_args(argv)
 
@@ -276,8 +290,7 @@ def main(argv=None) -> int:
     peak32 = matmul_gflops(args.matmul_n, torch.float32)
     peak16 = matmul_gflops(args.matmul_n, torch.bfloat16) if use_bf16 else float("nan")
     flops = epoch_flops(n)
-    print(f"measured matmul: fp32 {peak32:.1f} GFLOP/s" + (f", bf16 {peak16:.1f} GFLOP/s" if use_bf16 else ""))
-    print(f"one epoch of 784-512-10 on {n:,} images = {flops / 1e9:.1f} GFLOP (matmuls)\n")
+    print(f"one epoch of 784-512-10 on {n:,} images = {flops / 1e9:.1f} GFLOP (matmuls)")
 
     ytr = torch.from_numpy(ytr_np.astype(np.int64))
     Xte, yte = to_inputs(fm.X_test), torch.from_numpy(fm.y_test.astype(np.int64))
@@ -309,10 +322,19 @@ def main(argv=None) -> int:
         torch.manual_seed(0)
         m = make_mlp()
         opt = (torch.optim.SGD(m.parameters(), lr=0.01) if opt_name == "sgd"
-               else torch.optim.Adam(m.parameters(), lr=args.lr))
+               else make_adam(m.parameters(), args.lr))
         g = torch.Generator().manual_seed(0)
-        t = _timed(lambda: train_epoch_tensors(m, opt, Xtr, ytr, batch_size=bs, generator=g, bf16=bf16))
+        t = min(_timed(lambda: train_epoch_tensors(m, opt, Xtr, ytr, batch_size=bs, generator=g, bf16=bf16))
+                for _ in range(max(1, args.timing_epochs)))
         rows.append((name, t, peak))
+
+    # the machine is shared: measure the peak again and keep the better of the two measurements
+    peak32 = max(peak32, matmul_gflops(args.matmul_n, torch.float32))
+    if use_bf16:
+        peak16 = max(peak16, matmul_gflops(args.matmul_n, torch.bfloat16))
+    rows = [(name, t, peak32 if "bf16" not in name else peak16) for name, t, _ in rows]
+    print(f"matmul peak (best of two measurements): fp32 {peak32:.1f} GFLOP/s"
+          + (f", bf16 {peak16:.1f} GFLOP/s" if use_bf16 else "") + "\n")
 
     fastest = min(rows[1:], key=lambda r: r[1])
     table = [(name, f"{t:.2f}", f"{t_seed / t:.1f}x", f"{flops / t / 1e9:.1f}", f"{flops / t / 1e9 / peak:.0%}")
@@ -327,11 +349,11 @@ def main(argv=None) -> int:
     bf16 = "bf16" in fastest[0]
     torch.manual_seed(0)
     m = make_mlp()
-    opt = torch.optim.Adam(m.parameters(), lr=args.lr)
+    opt = make_adam(m.parameters(), args.lr)
     steps = args.epochs * math.ceil(n / bs)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=steps, pct_start=0.15)
     g = torch.Generator().manual_seed(0)
-    print(f"\ntraining the fastest path for {args.epochs} epochs (Adam, one-cycle lr ≤ {args.lr:g}, batch {bs}):")
+    print(f"\ntraining the fastest path for {args.epochs} epochs (fused Adam, one-cycle lr ≤ {args.lr:g}, batch {bs}):")
     t0 = time.perf_counter()
     acc = float("nan")
     for epoch in range(1, args.epochs + 1):

@@ -118,6 +118,24 @@ def test_loader_batch_and_tensor_batch_give_the_same_step(bench):
         assert torch.allclose(p1, p2, atol=1e-7)
 
 
+def test_make_adam_updates_like_plain_adam(bench):
+    torch.manual_seed(0)
+    m1 = bench.make_mlp((784, 8, 3))
+    m2 = bench.make_mlp((784, 8, 3))
+    m2.load_state_dict(m1.state_dict())
+    o1 = bench.make_adam(m1.parameters(), 1e-2)
+    o2 = torch.optim.Adam(m2.parameters(), lr=1e-2, foreach=False)
+    X, y = torch.randn(16, 784), torch.randint(0, 3, (16,))
+    for _ in range(3):
+        for m, o in ((m1, o1), (m2, o2)):
+            loss = torch.nn.functional.cross_entropy(m(X), y)
+            o.zero_grad()
+            loss.backward()
+            o.step()
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.allclose(p1, p2, atol=1e-5)
+
+
 def test_train_epoch_tensors_rejects_bad_shapes(bench):
     m = bench.make_mlp((784, 4, 2))
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
