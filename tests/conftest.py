@@ -4,9 +4,11 @@ Every socket connection to an address outside the loopback range raises, so a te
 would quietly depend on a download fails instead (Jupyter kernels talk over loopback and
 keep working). `make test-offline` additionally runs the whole suite in a network namespace.
 """
+import importlib.util
 import ipaddress
 import os
 import socket
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -53,3 +55,12 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def load_benchmark(name: str):
+    """Import ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -114,26 +114,24 @@ def _scan_release(student, instructor):
     return problems
 
 
-def _secret_region_lines(source):
+def _regions(source):
+    """Yield (inside_a_secret_region, line) for every line between the BEGIN/END markers' lines."""
     inside = False
     for raw in source.splitlines():
         if re.search(r"BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)", raw):
             inside = True
         elif re.search(r"END (SOLUTION|HIDDEN TESTS|MARK SCHEME)", raw):
             inside = False
-        elif inside:
-            yield raw.strip()
+        else:
+            yield inside, raw
+
+
+def _secret_region_lines(source):
+    return (raw.strip() for inside, raw in _regions(source) if inside)
 
 
 def _public_lines(source):
-    inside = False
-    for raw in source.splitlines():
-        if re.search(r"BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)", raw):
-            inside = True
-        elif re.search(r"END (SOLUTION|HIDDEN TESTS|MARK SCHEME)", raw):
-            inside = False
-        elif not inside:
-            yield raw
+    return (raw for inside, raw in _regions(source) if not inside)
 
 
 @pytest.fixture()

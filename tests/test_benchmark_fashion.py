@@ -2,22 +2,17 @@
 
 The full benchmark (60,000 Fashion-MNIST images) is not part of the test suite.
 """
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_benchmark
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mlp_fashion_mnist.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("mlp_fashion_mnist", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("mlp_fashion_mnist")
 
 
 def tiny_images(n=40, seed=0):

@@ -1,5 +1,4 @@
 """Smoke tests of benchmarks/numgrad_vs_backprop.py at tiny sizes (seconds, not minutes)."""
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -7,16 +6,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import load_benchmark
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "numgrad_vs_backprop.py"
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("numgrad_vs_backprop", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("numgrad_vs_backprop")
 
 
 def test_param_count_matches_the_layers(bench):
