@@ -3,7 +3,7 @@
 The lesson (forward passes, backward passes, training loops) lives in the notebooks.
 This package only draws, loads, checks and measures. Modules:
 
-- ``repro``     seeds, device choice, warning filters, :func:`notebook_setup`
+- ``repro``     seeds, thread count, device choice, warning filters, :func:`notebook_setup`
 - ``fonts``     Korean font registration for matplotlib (and the font name graphviz uses)
 - ``graphs``    graphviz diagrams (networks, perceptrons) and the ``dot`` check
 - ``plots``     matplotlib helpers (decision regions, function grids, curves)
@@ -18,6 +18,6 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .repro import get_device, notebook_setup, progress, seed_everything  # noqa: F401
+from .repro import get_device, notebook_setup, progress, seed_everything, set_threads  # noqa: F401
 
-__all__ = ["notebook_setup", "seed_everything", "get_device", "progress", "__version__"]
+__all__ = ["notebook_setup", "seed_everything", "set_threads", "get_device", "progress", "__version__"]

@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-__all__ = ["seed_everything", "get_device", "quiet_warnings", "notebook_setup", "progress"]
+__all__ = ["seed_everything", "get_device", "quiet_warnings", "set_threads", "notebook_setup", "progress"]
 
 # Known-harmless warnings seen when the course's pinned stack runs on a laptop CPU.
 _HARMLESS = [
@@ -118,10 +118,29 @@ def progress(iterable: Iterable, desc: str = "", total: Optional[int] = None, **
     return tqdm(iterable, **options)
 
 
-def notebook_setup(seed: int = 42, *, korean_font: bool = True, dpi: int = 100) -> dict:
+def set_threads(threads: int = 1) -> int:
+    """Use ``threads`` CPU threads in PyTorch and in NumPy's BLAS; return the number set.
+
+    The course's tensors are small (at most a few thousand × a few hundred), so splitting
+    them over threads costs more than it saves — and a fixed thread count fixes the order in
+    which sums are added, so results are the same on a 2-core CI machine and an 8-core laptop.
+    Raises ``ValueError`` unless ``threads`` is a positive int.
+    """
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(int(threads))
+    threadpool_limits(int(threads))  # applies process-wide until changed
+    return int(threads)
+
+
+def notebook_setup(seed: int = 42, *, threads: int = 1, korean_font: bool = True, dpi: int = 100) -> dict:
     """Prepare a notebook kernel for the course and return what was set.
 
     - seeds every RNG with :func:`seed_everything`
+    - fixes the CPU thread count for PyTorch and BLAS (:func:`set_threads`, default 1)
     - registers a Korean font for matplotlib (``fonts.use_korean_font``) and sets
       ``axes.unicode_minus=False`` so minus signs render
     - sets figure dpi and makes graphviz render PNG in Jupyter (SVG text would differ
@@ -132,6 +151,7 @@ def notebook_setup(seed: int = 42, *, korean_font: bool = True, dpi: int = 100) 
     """
     quiet_warnings()
     seed_everything(seed)
+    set_threads(threads)
     import matplotlib
 
     matplotlib.rcParams["figure.dpi"] = dpi

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_utils import get_device, notebook_setup, progress, seed_everything
+from course_utils import get_device, notebook_setup, progress, seed_everything, set_threads
 from course_utils.repro import quiet_warnings
 
 
@@ -86,3 +86,26 @@ def test_notebook_setup_reports_and_configures():
     assert np.random.get_state()[1][0] == np.random.RandomState(5).get_state()[1][0]
     with pytest.raises(TypeError):
         notebook_setup(seed="x")
+
+
+def test_set_threads_sets_torch_and_blas():
+    from threadpoolctl import threadpool_info
+
+    try:
+        assert set_threads(1) == 1
+        assert torch.get_num_threads() == 1
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+    finally:
+        set_threads(2)
+    assert torch.get_num_threads() == 2
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "2", True])
+def test_set_threads_rejects_bad_counts(bad):
+    with pytest.raises(ValueError, match="threads must be a positive int"):
+        set_threads(bad)
+
+
+def test_notebook_setup_fixes_the_thread_count():
+    assert notebook_setup(seed=1)["torch_threads"] == 1
+    assert notebook_setup(seed=1, threads=2)["torch_threads"] == 2
