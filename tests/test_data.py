@@ -155,3 +155,10 @@ def test_readme_lists_every_registry_checksum():
     for (dataset, name), (kind, sha, size) in data.REGISTRY.items():
         assert sha in text, f"data/README.md lacks the SHA-256 of {dataset}/{name}"
         assert re.search(rf"{re.escape(name)}", text)
+
+
+def test_fashion_download_with_blocked_network_names_the_fix(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(data, "DEBIAN_FASHION_DIR", tmp_path / "nowhere")
+    with pytest.raises(data.DataNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        data.load_fashion_mnist(root=tmp_path, download=True)
+    assert "FashionMNIST download failed" in capsys.readouterr().out
