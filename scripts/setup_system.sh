@@ -8,6 +8,10 @@ command -v dot >/dev/null 2>&1 || missing+=(graphviz)
 if ! fc-list 2>/dev/null | grep -qi nanum; then missing+=(fonts-nanum); fi
 optional=()
 [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || optional+=(dataset-fashion-mnist)
+# Tools of the instructor and CI side: bubblewrap sandboxes the grader, Chromium tests the web book.
+command -v bwrap >/dev/null 2>&1 || optional+=(bubblewrap)
+command -v chromium >/dev/null 2>&1 || optional+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || optional+=(chromium-driver)
 [ ${#missing[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -21,7 +25,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   fi
   if [ ${#optional[@]} -gt 0 ]; then
     apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null \
-      || echo "note: ${optional[*]} is not available here (only the Fashion-MNIST benchmark needs it)"
+      || echo "note: ${optional[*]} could not be installed (Fashion-MNIST benchmark, grader sandbox, web-book browser test)"
   fi
   exit 0
 fi
