@@ -10,7 +10,6 @@ This package only draws, loads, checks and measures. Modules:
 - ``gradcheck`` numerical gradients and gradient-check reports
 - ``compgraph`` scalar computation graphs with forward values and gradients
 - ``torchgraph`` PyTorch autograd graphs (torchviz) with leaf values and gradients
-- ``assignments`` nbgrader student releases and the offline autograder
 - ``data``      offline-first data loaders with a SHA-256 registry
 - ``doctor``    the environment check (``python -m course_utils.doctor``)
 """

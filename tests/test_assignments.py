@@ -1,4 +1,4 @@
-"""Tests of course_utils.assignments: student releases leak nothing, the autograder scores right.
+"""Tests of course_grader (releases, merging, autograding): student releases leak nothing, the autograder scores right.
 
 Two kinds of test:
 - a small synthetic chapter generated in tmp_path (fast): release, leak detection, authoring
@@ -19,7 +19,13 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_utils import assignments as A
+from course_grader import chapters as C
+from course_grader import grade as G
+from course_grader import merge as M
+from course_grader import release as R
+from course_grader import report as REP
+from course_grader import run as RUN
+from course_grader.__main__ import main as cli_main
 
 v4 = nbformat.v4
 
@@ -102,7 +108,7 @@ def _answer(student_nb, **override):
 def _scan_release(student, instructor):
     """Independent leak scan: markers, outputs, and every non-trivial secret line."""
     text = "\n".join(c.source for c in student.cells)
-    problems = [m for m in A.MARKERS if m in text]
+    problems = [m for m in C.MARKERS if m in text]
     problems += [f"output in cell {i}" for i, c in enumerate(student.cells)
                  if c.cell_type == "code" and (c.outputs or c.execution_count is not None)]
     lines = {line.strip() for line in text.splitlines()}
@@ -138,7 +144,7 @@ def _public_lines(source):
 def course(tmp_path):
     chapter = _make_course(tmp_path / "course")
     release_dir = tmp_path / "course" / "release"
-    A.release(notebooks_dir=chapter.parent, out=release_dir, quiet=True)
+    R.release(notebooks_dir=chapter.parent, out=release_dir, quiet=True)
     return chapter, release_dir / chapter.name
 
 
@@ -180,37 +186,37 @@ def test_find_leaks_catches_what_a_broken_release_would_give_away(course):
     chapter, released = course
     instructor = nbformat.read(str(chapter), 4)
     student = nbformat.read(str(released), 4)
-    assert A.find_leaks(student, instructor) == []
+    assert R.find_leaks(student, instructor) == []
     leaky = copy.deepcopy(student)
     _cell(leaky, "ch01_ex2_test").source += "\nassert total([]) == 0.0"
-    assert any("total([]) == 0.0" in p for p in A.find_leaks(leaky, instructor))
+    assert any("total([]) == 0.0" in p for p in R.find_leaks(leaky, instructor))
     leaky = copy.deepcopy(student)
     _cell(leaky, "ch01_ex1_solution").source = "def double(x):\n    ### BEGIN SOLUTION\n    pass"
-    assert any("BEGIN SOLUTION" in p for p in A.find_leaks(leaky, instructor))
+    assert any("BEGIN SOLUTION" in p for p in R.find_leaks(leaky, instructor))
     leaky = copy.deepcopy(student)
     leaky.cells[2].outputs = [v4.new_output("stream", name="stdout", text="3\n")]
-    assert any("outputs" in p for p in A.find_leaks(leaky, instructor))
-    assert "return secret_twice" in A.secret_lines(instructor)
-    assert "import numpy as np" not in A.secret_lines(instructor)
+    assert any("outputs" in p for p in R.find_leaks(leaky, instructor))
+    assert "return secret_twice" in R.secret_lines(instructor)
+    assert "import numpy as np" not in R.secret_lines(instructor)
 
 
 def test_check_chapter_reports_authoring_mistakes():
     nb = _demo_notebook()
-    assert A.check_chapter(nb, "01_demo.ipynb") == []
+    assert C.check_chapter(nb, "01_demo.ipynb") == []
     nb.cells[3].source += "\n`### BEGIN SOLUTION` 과 `### END SOLUTION` 사이를 채우세요."
     _cell(nb, "ch01_ex3_task").metadata["nbgrader"]["grade_id"] = "ch01_ex1_task"
     _cell(nb, "ch01_ex2_test").metadata["nbgrader"].pop("points")
     _cell(nb, "ch01_ex3_test").metadata["nbgrader"]["locked"] = False
-    problems = "\n".join(A.check_chapter(nb, "01_demo.ipynb"))
+    problems = "\n".join(C.check_chapter(nb, "01_demo.ipynb"))
     assert "outside a solution cell" in problems
     assert "'ch01_ex1_task' used twice" in problems
     assert "needs positive points" in problems
     assert "must be locked" in problems
-    assert "should start with 'ch02_exK_'" in "\n".join(A.check_chapter(_demo_notebook(), "02_x.ipynb"))
+    assert "should start with 'ch02_exK_'" in "\n".join(C.check_chapter(_demo_notebook(), "02_x.ipynb"))
     with pytest.raises(ValueError, match="cannot release"):
-        A.make_release(nb, "01_demo.ipynb")
+        R.make_release(nb, "01_demo.ipynb")
     with pytest.raises(TypeError, match="NotebookNode"):
-        A.make_release({"cells": []})
+        R.make_release({"cells": []})
 
 
 def test_release_writes_good_chapters_and_reports_bad_ones(tmp_path):
@@ -219,7 +225,7 @@ def test_release_writes_good_chapters_and_reports_bad_ones(tmp_path):
     bad.cells[3].source = "## 연습문제\n### BEGIN SOLUTION 사이를 채우세요"
     nbformat.write(bad, str(chapter.parent / "02_bad.ipynb"))
     with pytest.raises(ValueError, match=r"1 chapter\(s\) not released:[\s\S]*02_bad.ipynb cell 3"):
-        A.release(notebooks_dir=chapter.parent, out=tmp_path / "rel", quiet=True)
+        R.release(notebooks_dir=chapter.parent, out=tmp_path / "rel", quiet=True)
     assert (tmp_path / "rel" / "01_demo.ipynb").exists()
     assert not (tmp_path / "rel" / "02_bad.ipynb").exists()
 
@@ -229,17 +235,17 @@ def test_chapter_discovery_and_resolution(tmp_path):
     folder = chapter.parent
     nbformat.write(v4.new_notebook(cells=[v4.new_markdown_cell("# 02. no exercises")]),
                    str(folder / "02_plain.ipynb"))
-    assert A.find_chapters(folder) == [chapter]
+    assert C.find_chapters(folder) == [chapter]
     for spec in ("01", "1", "ch01", "01_demo", "01_demo.ipynb", str(chapter)):
-        assert A.resolve_chapter(spec, folder) == chapter
+        assert C.resolve_chapter(spec, folder) == chapter
     with pytest.raises(ValueError, match="matches 0 notebooks"):
-        A.resolve_chapter("07", folder)
+        C.resolve_chapter("07", folder)
     with pytest.raises(TypeError):
-        A.resolve_chapter(7, folder)
+        C.resolve_chapter(7, folder)
     with pytest.raises(ValueError, match="must be a folder"):
-        A.find_chapters(tmp_path / "nope")
+        C.find_chapters(tmp_path / "nope")
     with pytest.raises(ValueError, match="no chapter notebooks"):
-        A.release(notebooks_dir=tmp_path / "c" / "data", out=tmp_path / "r", quiet=True)
+        R.release(notebooks_dir=tmp_path / "c" / "data", out=tmp_path / "r", quiet=True)
 
 
 # ----------------------------------------------------------------------------- rebuilding
@@ -256,7 +262,7 @@ def test_build_submission_takes_only_solution_cells_and_restores_the_rest(course
     handed.cells.insert(1, task)                                      # reorders
     handed.cells.append(v4.new_code_cell("double = lambda x: 4"))     # adds a cell
     handed.cells[2].source = "BASE = 99"                              # edits a lesson cell
-    nb, notes = A.build_submission(instructor, handed, student)
+    nb, notes = M.build_submission(instructor, handed, student)
     joined = "; ".join(notes)
     assert "locked cell deleted: ex2_test (restored)" in joined
     assert "solution cell missing: ex3_solution (stub used)" in joined
@@ -272,7 +278,7 @@ def test_build_submission_takes_only_solution_cells_and_restores_the_rest(course
     assert len(nb.cells) == len(instructor.cells)
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     # the instructor's own copy is not "tampered"
-    _, notes = A.build_submission(instructor, instructor, student)
+    _, notes = M.build_submission(instructor, instructor, student)
     assert notes == []
 
 
@@ -302,7 +308,7 @@ def test_autograde_scores_right_wrong_crashing_looping_and_tampered_submissions(
     paths += [subs / "garbage.ipynb", subs / "absent.ipynb", chapter, released]
     csv_path = tmp_path / "scores.csv"
     started = time.monotonic()
-    results = A.autograde(chapter, paths, timeout=120, cell_timeout=3, csv_path=csv_path,
+    results = G.autograde(chapter, paths, timeout=120, cell_timeout=3, csv_path=csv_path,
                           out=tmp_path / "graded", quiet=True)
     elapsed = time.monotonic() - started
     by = {r.student: r for r in results}
@@ -329,7 +335,7 @@ def test_autograde_scores_right_wrong_crashing_looping_and_tampered_submissions(
     rows = list(csv.DictReader(open(csv_path, encoding="utf-8")))
     assert rows[0]["student"] == "(max)" and rows[0]["total"] == "6"
     assert {r["student"]: r["total"] for r in rows[1:]}["crash"] == "3"
-    table = A.format_table(results)
+    table = REP.format_table(results)
     assert table.splitlines()[0].startswith("student") and "ex2 /3" in table and "total /6" in table
 
 
@@ -339,7 +345,7 @@ def test_autograde_notebook_time_limit_and_stderr_rule(tmp_path):
     chapter = _make_course(tmp_path / "slow", _demo_notebook(
         "import time\nBASE = 3\nif Path('../data/demo.txt').exists():\n    time.sleep(600)"))
     started = time.monotonic()
-    [result] = A.autograde(chapter, [chapter], timeout=8, cell_timeout=3,
+    [result] = G.autograde(chapter, [chapter], timeout=8, cell_timeout=3,
                            out=tmp_path / "g", quiet=True)
     assert time.monotonic() - started < 60
     assert result.total == 0
@@ -349,7 +355,7 @@ def test_autograde_notebook_time_limit_and_stderr_rule(tmp_path):
     _cell(nb, "ch01_ex2_test").source = ("import sys\nassert total([1, 2]) == 3.0\n"
                                          "print('careful', file=sys.stderr)")
     chapter = _make_course(tmp_path / "err", nb)
-    [result] = A.autograde(chapter, [chapter], out=tmp_path / "g2", quiet=True)
+    [result] = G.autograde(chapter, [chapter], out=tmp_path / "g2", quiet=True)
     assert result.scores == {"ch01_ex1": 2, "ch01_ex2": 0, "ch01_ex3": 1}
     assert any("ex2_test stderr: careful" in n for n in result.notes)
 
@@ -357,41 +363,41 @@ def test_autograde_notebook_time_limit_and_stderr_rule(tmp_path):
 def test_autograde_and_cli_argument_errors(course, tmp_path, capsys):
     chapter, released = course
     with pytest.raises(ValueError, match="at least one"):
-        A.autograde(chapter, [], quiet=True)
+        G.autograde(chapter, [], quiet=True)
     with pytest.raises(ValueError, match="timeout must be a positive"):
-        A.execute_notebook(_demo_notebook(), chapter, timeout=0)
-    assert A.main(["index", str(chapter)]) == 0
+        RUN.execute_notebook(_demo_notebook(), chapter, timeout=0)
+    assert cli_main(["index", str(chapter)]) == 0
     assert "| 01_demo | ch01_ex2 | 연습문제 2. 합 (3점) | 3 |" in capsys.readouterr().out
-    assert A.main(["autograde", "99", str(released)]) == 2
+    assert cli_main(["autograde", "99", str(released)]) == 2
     assert "chapter '99' matches 0 notebooks" in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- the real chapters
-CHAPTERS = A.find_chapters() if A.NOTEBOOKS.is_dir() else []
+CHAPTERS = C.find_chapters() if C.NOTEBOOKS.is_dir() else []
 
 
 def test_the_course_has_chapters_with_exercises():
-    assert CHAPTERS, f"no chapter notebook with nbgrader exercises in {A.NOTEBOOKS}"
+    assert CHAPTERS, f"no chapter notebook with nbgrader exercises in {C.NOTEBOOKS}"
     for path in CHAPTERS:
-        assert len(A.exercise_index(nbformat.read(str(path), 4))) >= 3, f"{path.name}: < 3 exercises"
+        assert len(C.exercise_index(nbformat.read(str(path), 4))) >= 3, f"{path.name}: < 3 exercises"
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_release_leaks_nothing(chapter, tmp_path):
     instructor = nbformat.read(str(chapter), 4)
-    assert A.check_chapter(instructor, chapter.name) == []
-    [path] = A.release([chapter], out=tmp_path, quiet=True)
+    assert C.check_chapter(instructor, chapter.name) == []
+    [path] = R.release([chapter], out=tmp_path, quiet=True)
     student = nbformat.read(str(path), 4)
     assert _scan_release(student, instructor) == []
-    assert A.find_leaks(student, instructor) == []
+    assert R.find_leaks(student, instructor) == []
     stubs = [c for c in student.cells if c.metadata.get("nbgrader", {}).get("solution")]
     assert stubs and all("raise NotImplementedError()" in c.source for c in stubs if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
 def test_chapter_autogrades_full_marks_for_solutions_and_zero_for_the_release(chapter, tmp_path):
-    [released] = A.release([chapter], out=tmp_path / "release", quiet=True)
-    full, zero = A.autograde(chapter, [chapter, released], out=tmp_path / "graded",
+    [released] = R.release([chapter], out=tmp_path / "release", quiet=True)
+    full, zero = G.autograde(chapter, [chapter, released], out=tmp_path / "graded",
                              csv_path=tmp_path / "scores.csv", quiet=True)
     assert full.max_total > 0
     assert full.total == full.max_total, f"instructor solutions scored {full.total}/{full.max_total}: {full.notes}"

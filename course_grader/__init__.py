@@ -1,0 +1,23 @@
+"""course_grader — the instructor's side of the course: student releases and a sandboxed autograder.
+
+Learners never import this package (it is not part of ``course_utils``). Grading is a pipeline
+of named stages, one small module each::
+
+    chapters  find chapter notebooks with nbgrader exercises, index them
+    release   student editions (nbgrader's preprocessors) checked for leaks
+    validate  check a handed-in notebook's structure before anything uses it
+    merge     rebuild the submission on the instructor copy (only solution cells are taken)
+    run       execute it, sandboxed, with time limits and tamper checks
+    score     nbgrader's scoring rule per grade cell
+    report    the printed table and the CSV (escaped, row by row)
+
+Command line: ``python -m course_grader index|release|autograde`` (``make assignments``,
+``make autograde``).
+"""
+from __future__ import annotations
+
+from .chapters import exercise_index, find_chapters, resolve_chapter  # noqa: F401
+from .release import find_leaks, secret_lines, student_edition  # noqa: F401
+
+__all__ = ["find_chapters", "resolve_chapter", "exercise_index", "student_edition",
+           "find_leaks", "secret_lines"]
