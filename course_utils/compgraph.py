@@ -24,11 +24,12 @@ Conventions of every drawing:
 from __future__ import annotations
 
 import html
-import math
 import numbers
 import re
 from typing import Iterable, Mapping, Optional, Sequence, Union
 
+from .checks import check_int, positive_int
+from .fmt import format_number
 from .graphs import new_graph
 
 __all__ = ["draw_graph", "value_graph", "draw_value", "SHOW_MODES", "FORWARD_COLOR", "BACKWARD_COLOR",
@@ -67,10 +68,7 @@ def _number(value, what: str) -> Optional[float]:
 
 def _fmt(value: float, digits: int) -> str:
     """``220.00000000000003 -> '220'``, ``2.2 -> '2.2'``, ``-0.0 -> '0'`` (``digits`` significant)."""
-    if math.isnan(value) or math.isinf(value):
-        return str(value)
-    text = f"{value:.{digits}g}"
-    return "0" if text in ("-0", "-0.0") else text
+    return format_number(value, digits=digits)
 
 
 def _esc(text: str) -> str:
@@ -216,8 +214,7 @@ def draw_graph(
     when graphviz's ``dot`` is missing.
     """
     _check_show(show)
-    if isinstance(digits, bool) or not isinstance(digits, int) or not 1 <= digits <= 12:
-        raise ValueError(f"digits must be an int in 1 … 12, got {digits!r}")
+    check_int("digits", digits, minimum=1, maximum=12)
     if title is not None and not isinstance(title, str):
         raise TypeError(f"title must be a str or None, got {type(title).__name__}")
     node_list = _normalise_nodes(nodes)
@@ -350,8 +347,7 @@ def value_graph(root, *, max_nodes: int = 200) -> tuple[list[dict], list[tuple]]
     only on the graph's structure, never on ``id()``, so the same expression built twice
     gives identical data. More than ``max_nodes`` values raises ``ValueError``.
     """
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    positive_int("max_nodes", max_nodes)
     _, nodes, edges = _value_graph(root, max_nodes)
     return nodes, edges
 
@@ -383,8 +379,7 @@ def draw_value(
         draw_value(z, title="z = (x + y)^2")             # values and gradients
         draw_value(z, show="forward", highlight=x)       # values only, x highlighted
     """
-    if isinstance(max_nodes, bool) or not isinstance(max_nodes, int) or max_nodes < 1:
-        raise ValueError(f"max_nodes must be a positive int, got {max_nodes!r}")
+    positive_int("max_nodes", max_nodes)
     _check_show(show)
     order, nodes, edges = _value_graph(root, max_nodes)
     ids = None

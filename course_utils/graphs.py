@@ -13,6 +13,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .checks import as_array, int_list
+from .fmt import format_number
 from .fonts import GRAPHVIZ_FONT
 
 __all__ = ["DotNotFoundError", "DOT_INSTALL_HINT", "check_dot", "new_graph", "network_diagram", "fmt"]
@@ -74,29 +76,15 @@ def new_graph(rankdir: str = "LR", **graph_attr) -> "graphviz.Digraph":
 def fmt(value, precision: int = 2) -> str:
     """Format a number for a diagram label: ``fmt(0.6) == "0.60"``, ``fmt(3) == "3"``.
 
-    Integers (and floats that are whole numbers with ``precision == 0``) print without a
-    decimal point; strings pass through unchanged.
+    ``precision`` decimals; ints print without a decimal point, strings pass through
+    unchanged, and a value that rounds to zero has no minus sign. The course's one number
+    formatter, :func:`course_utils.fmt.format_number`, with ``decimals=precision``.
     """
-    if isinstance(value, str):
-        return value
-    if isinstance(value, (bool, np.bool_)):
-        return str(int(value))
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    value = float(value)
-    if value == 0:
-        value = 0.0  # no "-0.00"
-    return f"{value:.{precision}f}"
+    return format_number(value, decimals=precision)
 
 
 def _as_matrix(name: str, array, shape: tuple[int, int]) -> np.ndarray:
-    try:
-        a = np.asarray(array, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be numeric array-like of shape {shape}, got {type(array).__name__}") from None
-    if a.shape != shape:
-        raise ValueError(f"{name} must have shape {shape} (out, in), got {a.shape}")
-    return a
+    return as_array(name, array, shape, note=" (out, in)")
 
 
 def _as_vector(name: str, array, size: int) -> np.ndarray:
@@ -169,12 +157,9 @@ def network_diagram(
     """
     if isinstance(layer_sizes, (str, bytes)) or not hasattr(layer_sizes, "__len__"):
         raise TypeError(f"layer_sizes must be a sequence of ints such as [2, 3, 1], got {layer_sizes!r}")
-    sizes = list(layer_sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"layer_sizes needs at least 2 layers (input and output), got {sizes}")
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 1:
-            raise ValueError(f"layer_sizes must hold positive ints, got {sizes}")
+    if len(layer_sizes) < 2:
+        raise ValueError(f"layer_sizes needs at least 2 layers (input and output), got {list(layer_sizes)}")
+    sizes = int_list("layer_sizes", layer_sizes, min_len=2, example="[2, 3, 1]")
     n_layers = len(sizes)
     L = n_layers - 1
     names = [list(n) for n in node_names] if node_names is not None else _default_names(sizes)

@@ -22,6 +22,8 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from .checks import check_int, positive_int
+from .fmt import format_number
 from .graphs import new_graph
 
 __all__ = ["autograd_graph"]
@@ -41,10 +43,8 @@ def _format_tensor(tensor, precision: int = 3, max_entries: int = 12) -> str:
     """
     if tensor is None:
         return "None"
-    if not isinstance(precision, (int, np.integer)) or isinstance(precision, bool) or precision < 0:
-        raise ValueError(f"precision must be an int ≥ 0, got {precision!r}")
-    if not isinstance(max_entries, (int, np.integer)) or isinstance(max_entries, bool) or max_entries < 1:
-        raise ValueError(f"max_entries must be an int ≥ 1, got {max_entries!r}")
+    precision = check_int("precision", precision, minimum=0)
+    max_entries = positive_int("max_entries", max_entries)
     if hasattr(tensor, "detach"):
         array = tensor.detach().cpu().double().numpy()
     else:
@@ -54,10 +54,7 @@ def _format_tensor(tensor, precision: int = 3, max_entries: int = 12) -> str:
             raise TypeError(f"tensor must be a torch.Tensor or numeric array, got {type(tensor).__name__}") from None
 
     def num(v: float) -> str:
-        v = float(v)
-        if v == 0:
-            v = 0.0  # no "-0.000"
-        return f"{v:.{precision}f}"
+        return format_number(float(v), precision)
 
     if array.size == 1:
         return num(array.reshape(-1)[0])

@@ -66,7 +66,7 @@ def test_network_diagram_accepts_string_values_and_names():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(layer_sizes=[2]), "at least 2 layers"),
-    (dict(layer_sizes=[2, 0]), "positive ints"),
+    (dict(layer_sizes=[2, 0]), r"layer_sizes\[1\] must be a positive int, got 0"),
     (dict(layer_sizes=[2, 1], weights=[np.ones((2, 1))]), r"weights\[0\] must have shape \(1, 2\) \(out, in\), got \(2, 1\)"),
     (dict(layer_sizes=[2, 1], weights=[]), "list of 1 arrays"),
     (dict(layer_sizes=[2, 1], biases=[[1, 2]]), r"biases\[0\] must hold 1 values"),
