@@ -9,6 +9,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
+from .checks import as_array, check_int, check_shape, positive_int
+
 __all__ = ["decision_regions", "predict_grid", "loss_curves", "function_grid"]
 
 
@@ -77,18 +79,15 @@ def decision_regions(
     """
     import matplotlib.pyplot as plt
 
-    X = _to_numpy(X).astype(float)
-    if X.ndim != 2 or X.shape[1] != 2:
-        hint = " (examples as columns? pass X.T)" if X.ndim == 2 and X.shape[0] == 2 else ""
-        raise ValueError(f"X must have shape (n, 2), got {X.shape}{hint}")
+    X = as_array("X", X)
+    hint = " (examples as columns? pass X.T)" if X.ndim == 2 and X.shape[0] == 2 else ""
+    check_shape("X", X, ("n", 2), note=hint)
     if y is not None:
         y = _to_numpy(y).reshape(-1)
-        if y.shape != (len(X),):
-            raise ValueError(f"y must hold one label per row of X ({len(X)}), got {y.shape}")
+        check_shape("y", y, (len(X),), note=" (one label per row of X)")
     if not callable(predict):
         raise TypeError(f"predict must be callable, got {type(predict).__name__}")
-    if not isinstance(resolution, (int, np.integer)) or resolution < 10:
-        raise ValueError(f"resolution must be an int ≥ 10, got {resolution!r}")
+    check_int("resolution", resolution, minimum=10)
     x_min, x_max = X[:, 0].min() - padding, X[:, 0].max() + padding
     y_min, y_max = X[:, 1].min() - padding, X[:, 1].max() + padding
     xx, yy = np.meshgrid(np.linspace(x_min, x_max, resolution), np.linspace(y_min, y_max, resolution))
@@ -225,8 +224,7 @@ def function_grid(functions, x=None, *, derivatives: bool = True, ncols: int = 3
             raise ValueError("x must be strictly increasing (a grid such as np.linspace(-5, 5, 401))")
     if not isinstance(derivatives, (bool, np.bool_)):
         raise TypeError(f"derivatives must be True or False, got {derivatives!r}")
-    if isinstance(ncols, bool) or not isinstance(ncols, (int, np.integer)) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = positive_int("ncols", ncols)
 
     ncols = int(min(ncols, len(pairs)))
     nrows = -(-len(pairs) // ncols)

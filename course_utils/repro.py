@@ -15,6 +15,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .checks import check_int, positive_int
+
 __all__ = ["seed_everything", "get_device", "quiet_warnings", "set_threads", "notebook_setup", "progress"]
 
 # Known-harmless warnings seen when the course's pinned stack runs on a laptop CPU.
@@ -41,11 +43,7 @@ def seed_everything(seed: int = 42) -> int:
     Raises ``TypeError`` when ``seed`` is not an ``int`` and ``ValueError`` when it is
     outside ``0 … 2**32 - 1`` (NumPy's range).
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}: {seed!r}")
-    seed = int(seed)
-    if not 0 <= seed < 2**32:
-        raise ValueError(f"seed must be in 0 … 2**32-1, got {seed}")
+    seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)
@@ -124,10 +122,9 @@ def set_threads(threads: int = 1) -> int:
     The course's tensors are small (at most a few thousand × a few hundred), so splitting
     them over threads costs more than it saves — and a fixed thread count fixes the order in
     which sums are added, so results are the same on a 2-core CI machine and an 8-core laptop.
-    Raises ``ValueError`` unless ``threads`` is a positive int.
+    Raises ``TypeError`` unless ``threads`` is an int, ``ValueError`` unless it is ≥ 1.
     """
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be a positive int, got {threads!r}")
+    threads = positive_int("threads", threads)
     import torch
     from threadpoolctl import threadpool_limits
 

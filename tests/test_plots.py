@@ -44,7 +44,7 @@ def test_decision_regions_rejects_bad_shapes(bad_X, message):
 
 
 def test_decision_regions_rejects_bad_labels_and_predict():
-    with pytest.raises(ValueError, match="one label per row"):
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\) \(one label per row of X\), got \(3,\)"):
         plots.decision_regions(lambda P: P[:, 0], X, y[:3])
     with pytest.raises(TypeError, match="callable"):
         plots.decision_regions("model", X, y)

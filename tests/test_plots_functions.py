@@ -115,7 +115,7 @@ def test_bad_functions_are_named(functions, exc, words):
         (dict(x=[2.0, 1.0, 0.0]), ValueError, "strictly increasing"),
         (dict(x=["a", "b"]), TypeError, "x must be a 1-D array of numbers"),
         (dict(ncols=0), ValueError, "ncols must be a positive int"),
-        (dict(ncols=2.5), ValueError, "ncols must be a positive int"),
+        (dict(ncols=2.5), TypeError, "ncols must be a positive int, got float: 2.5"),
         (dict(derivatives="yes"), TypeError, "derivatives must be True or False"),
     ],
 )
