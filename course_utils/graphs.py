@@ -30,6 +30,8 @@ DOT_INSTALL_HINT = (
 POSITIVE = "#1f5fbf"  # blue for positive weights
 NEGATIVE = "#c0392b"  # red for negative weights
 LABEL_FRACTION = 0.3  # weight labels sit this fraction of the edge's length back from its head
+#: Edge colours per source node when ``network_diagram(..., edge_colors="source")``.
+SOURCE_COLORS = ("#1f5fbf", "#d35400", "#1e8449", "#8e44ad", "#7f6000", "#17a2b8")
 
 
 class DotNotFoundError(RuntimeError):
@@ -133,6 +135,7 @@ def network_diagram(
     activations: Optional[Sequence[str]] = None,
     title: Optional[str] = None,
     precision: int = 2,
+    edge_colors: str = "sign",
 ) -> "graphviz.Digraph":
     """Draw a fully connected network (a perceptron is ``layer_sizes=[2, 1]``).
 
@@ -151,6 +154,10 @@ def network_diagram(
     - ``layer_names``: optional caption per layer (default 입력층 / 은닉층 / 출력층).
     - ``activations``: optional list of ``L`` activation names, shown in each layer's caption.
     - ``title``: optional caption over the diagram.
+    - ``edge_colors``: ``"sign"`` (default: blue ≥ 0, red < 0) or ``"source"``: every edge
+      leaving the same node gets that node's colour (:data:`SOURCE_COLORS`, cycling), label
+      included, and negative weights are drawn dashed — so a reader can tell which label
+      belongs to which of two crossing edges.
 
     Raises ``ValueError``/``TypeError`` naming the argument, the expected shape and what
     was given. Raises :class:`DotNotFoundError` when graphviz's ``dot`` is missing.
@@ -180,6 +187,8 @@ def network_diagram(
         if len(values) != n_layers:
             raise ValueError(f"values must be a list of {n_layers} arrays (one per layer), got {len(values)}")
         values = [_as_vector(f"values[{l}]", v, sizes[l]) for l, v in enumerate(values)]
+    if edge_colors not in ("sign", "source"):
+        raise ValueError(f"edge_colors must be 'sign' or 'source', got {edge_colors!r}")
     if activations is not None and len(activations) != L:
         raise ValueError(f"activations must have {L} names (one per weight layer), got {len(activations)}")
 
@@ -219,14 +228,19 @@ def network_diagram(
                 attrs = {}
                 if weights is not None:
                     w = weights[layer][j, i]
-                    color = POSITIVE if w >= 0 else NEGATIVE
+                    if edge_colors == "source":
+                        color = SOURCE_COLORS[i % len(SOURCE_COLORS)]
+                        if w < 0:
+                            attrs["style"] = "dashed"
+                    else:
+                        color = POSITIVE if w >= 0 else NEGATIVE
                     # Each label sits LABEL_FRACTION of the way back from the head (graphviz's
                     # labeldistance counts in 10 pt; ~0.95 in is taken by the two nodes) and
                     # 18° off the edge, so labels of crossing edges stay beside their own edge,
                     # near their own target node, clear of the crossings mid-gap.
                     dy = ((sizes[layer] - 1) / 2 - i - (sizes[layer + 1] - 1) / 2 + j) * y_step
                     gap = max(np.hypot(x_step, dy) - 0.95, 0.5) * 72
-                    attrs = dict(
+                    attrs.update(
                         color=color,
                         fontcolor=color,
                         penwidth=f"{0.6 + 2.4 * abs(w) / wmax:.2f}",

@@ -88,3 +88,20 @@ def test_network_diagram_rejects_a_string_of_sizes():
 def test_network_diagram_rejects_non_numeric_weights():
     with pytest.raises(TypeError, match="weights"):
         graphs.network_diagram([2, 1], weights=[[["a", "b"]]])
+
+
+def test_network_diagram_can_colour_edges_by_source_node():
+    W1 = np.array([[0.1, 0.1], [0.2, -0.2], [0.3, 0.3]])   # (3, 2): rows = receiving node
+    src = graphs.network_diagram([2, 3, 1], weights=[W1, np.ones((1, 3))], edge_colors="source").source
+    edges = [line for line in src.splitlines() if "->" in line]
+    from_x1 = [e for e in edges if e.strip().startswith("L0_0 ")]
+    from_x2 = [e for e in edges if e.strip().startswith("L0_1 ")]
+    assert len(from_x1) == len(from_x2) == 3
+    assert all(graphs.SOURCE_COLORS[0] in e for e in from_x1)
+    assert all(graphs.SOURCE_COLORS[1] in e for e in from_x2)
+    assert not any(graphs.SOURCE_COLORS[1] in e for e in from_x1)
+    dashed = [e for e in edges if "dashed" in e]
+    assert len(dashed) == 1 and dashed[0].strip().startswith("L0_1 -> L1_1")   # the one negative weight
+    assert graphs.NEGATIVE not in src                                        # sign is not the colour here
+    with pytest.raises(ValueError, match="edge_colors"):
+        graphs.network_diagram([2, 1], edge_colors="rainbow")
