@@ -8,7 +8,10 @@ Two ways in, one picture out (a :class:`graphviz.Digraph`):
 - :func:`draw_value` walks an **autodiff object** (duck-typed: anything with ``.data``,
   ``.grad``, an ordered ``._prev`` of children and an ``._op`` string, such as the ``Value``
   class chapter 05 writes) and draws it with :func:`draw_graph`. :func:`value_graph` returns
-  the plain data it draws, for inspection or tweaking.
+  the plain data it draws, for inspection or tweaking. ``collapse=True`` keeps only the
+  labelled values, so a network's graph can be drawn layer by layer.
+- :func:`frame_slider` turns a list of drawings (the frames of a step-by-step backward pass)
+  into an ``ipywidgets`` slider for learners in Jupyter.
 
 Conventions of every drawing:
 
@@ -32,11 +35,13 @@ from .checks import check_int, positive_int
 from .fmt import format_number
 from .graphs import new_graph
 
-__all__ = ["draw_graph", "value_graph", "draw_value", "SHOW_MODES", "FORWARD_COLOR", "BACKWARD_COLOR",
+__all__ = ["draw_graph", "value_graph", "draw_value", "frame_slider", "ORDERINGS", "SHOW_MODES", "FORWARD_COLOR", "BACKWARD_COLOR",
            "HIGHLIGHT_FILL"]
 
 #: accepted values of the ``show`` argument.
 SHOW_MODES = ("forward", "backward", "both")
+#: accepted values of the ``ordering`` argument (graphviz's ``ordering`` graph attribute).
+ORDERINGS = ("in", "out", None)
 FORWARD_COLOR = "#222222"   # forward values: near-black
 BACKWARD_COLOR = "#c0392b"  # gradients: red
 HIGHLIGHT_FILL = "#ffe066"  # node a backward step is at
@@ -182,6 +187,7 @@ def draw_graph(
     legend: bool = True,
     digits: int = 4,
     rankdir: str = "LR",
+    ordering: Optional[str] = "in",
 ) -> "graphviz.Digraph":
     """Draw a scalar computation graph given as plain data.
 
@@ -207,6 +213,10 @@ def draw_graph(
       red = gradient.
     - ``digits``: significant digits of the numbers shown (``220.00000000000003`` → ``220``).
     - ``rankdir``: ``"LR"`` (inputs on the left, default), ``"TB"``, ``"RL"`` or ``"BT"``.
+    - ``ordering``: ``"in"`` (default) keeps the inputs of every node in the order their
+      edges are listed (first edge on top with ``rankdir="LR"``), so a label such as
+      "귤 가격" sits next to its own edge; ``"out"`` does the same for outgoing edges;
+      ``None`` lets graphviz reorder freely.
 
     Returns a :class:`graphviz.Digraph` (Jupyter renders it; ``.source`` is its DOT text).
     Raises ``TypeError``/``ValueError`` naming the bad argument (unknown keys, duplicate or
@@ -222,7 +232,11 @@ def draw_graph(
     edge_list = _normalise_edges(edges, ids)
     marked = _highlight_ids(highlight, ids)
 
+    if ordering not in ORDERINGS:
+        raise ValueError(f"ordering must be one of {ORDERINGS}, got {ordering!r}")
     g = new_graph(rankdir, ranksep="0.6", nodesep="0.3", pad="0.2")
+    if ordering is not None:
+        g.attr("graph", ordering=ordering)
     caption = []
     if title:
         caption.append(_esc(title))
@@ -306,11 +320,37 @@ def _walk(root, max_nodes: int) -> list:
     return order
 
 
-def _value_graph(root, max_nodes: int):
+def _folded_inputs(obj, kept: set, where: str) -> tuple[list, list]:
+    """Inputs of ``obj`` after folding its unkept children: (kept inputs in first-use order, ops)."""
+    inputs, ops, seen = [], [], set()
+
+    def visit(node, node_where):
+        op = getattr(node, "_op", "") or ""
+        for i, child in enumerate(_children(node, node_where)):
+            if id(child) in kept:
+                if id(child) not in seen:
+                    seen.add(id(child))
+                    inputs.append(child)
+            else:
+                visit(child, f"{node_where}._prev[{i}]")
+        if op and op not in ops:
+            ops.append(op)
+
+    visit(obj, where)
+    return inputs, ops
+
+
+def _value_graph(root, max_nodes: int, collapse: bool = False):
     order = _walk(root, max_nodes)
     index = {id(obj): k for k, obj in enumerate(order)}
+    kept = None
+    if collapse:
+        kept = {id(obj) for obj in order
+                if obj is root or not _children(obj, "node") or (getattr(obj, "label", "") or "")}
     nodes, edges = [], []
     for k, obj in enumerate(order):
+        if kept is not None and id(obj) not in kept:
+            continue
         where = f"node v{k}"
         label = getattr(obj, "label", "") or ""
         if not isinstance(label, str):
@@ -322,6 +362,9 @@ def _value_graph(root, max_nodes: int):
         if not isinstance(op, str):
             raise TypeError(f"{where}._op must be a str such as '+' or '×', got {type(op).__name__}")
         kids = _children(obj, where)
+        if kids and kept is not None:
+            kids, ops = _folded_inputs(obj, kept, where)
+            op = "".join(OP_SYMBOLS.get(o, o) for o in ops)
         if kids:
             target = f"v{k}"
             if op:
@@ -333,7 +376,7 @@ def _value_graph(root, max_nodes: int):
     return order, nodes, edges
 
 
-def value_graph(root, *, max_nodes: int = 200) -> tuple[list[dict], list[tuple]]:
+def value_graph(root, *, max_nodes: int = 200, collapse: bool = False) -> tuple[list[dict], list[tuple]]:
     """Walk an autodiff value and return ``(nodes, edges)`` in :func:`draw_graph`'s format.
 
     ``root`` is duck-typed: any object with ``.data`` (a number), optionally ``.grad`` (a
@@ -346,9 +389,18 @@ def value_graph(root, *, max_nodes: int = 200) -> tuple[list[dict], list[tuple]]
     A value made by an operation gets an extra operation node ``v{k}_op``. The ids depend
     only on the graph's structure, never on ``id()``, so the same expression built twice
     gives identical data. More than ``max_nodes`` values raises ``ValueError``.
+
+    ``collapse=True`` draws a large graph layer by layer: only the root, the inputs (values
+    without children) and the values that have a non-empty ``.label`` are kept; every
+    unlabelled intermediate value is folded into the operation node of the labelled value
+    that uses it. That operation node then lists the folded operations in the order they
+    run (``"×+"`` for a weighted sum ``w1*x1 + w2*x2 + b``) and takes each kept input once.
+    Node ids stay those of the full graph (``v7`` is the same value either way).
     """
     positive_int("max_nodes", max_nodes)
-    _, nodes, edges = _value_graph(root, max_nodes)
+    if not isinstance(collapse, bool):
+        raise TypeError(f"collapse must be True or False, got {collapse!r}")
+    _, nodes, edges = _value_graph(root, max_nodes, collapse)
     return nodes, edges
 
 
@@ -362,6 +414,8 @@ def draw_value(
     digits: int = 4,
     rankdir: str = "LR",
     max_nodes: int = 200,
+    collapse: bool = False,
+    ordering: Optional[str] = "in",
 ) -> "graphviz.Digraph":
     """Draw the computation graph that produced ``root`` (see :func:`value_graph`).
 
@@ -369,7 +423,8 @@ def draw_value(
     operation is a circle between its inputs and its result. ``highlight`` is one value
     object of the graph, or a list of them (matched by identity, e.g. the node whose
     backward step just ran), or node ids such as ``"v3"``; a value that is not in the graph
-    raises ``ValueError``. The other arguments are those of :func:`draw_graph`.
+    raises ``ValueError``; with ``collapse=True`` (see :func:`value_graph`) only a kept value
+    can be highlighted. The other arguments are those of :func:`draw_graph`.
 
     Example (with chapter 05's ``Value``; any object with the same attributes works)::
 
@@ -381,7 +436,9 @@ def draw_value(
     """
     positive_int("max_nodes", max_nodes)
     _check_show(show)
-    order, nodes, edges = _value_graph(root, max_nodes)
+    if not isinstance(collapse, bool):
+        raise TypeError(f"collapse must be True or False, got {collapse!r}")
+    order, nodes, edges = _value_graph(root, max_nodes, collapse)
     ids = None
     if highlight is not None:
         if isinstance(highlight, str) or hasattr(highlight, "data"):
@@ -400,5 +457,54 @@ def draw_value(
                 ids.append(f"v{position[id(h)]}")
             else:
                 raise ValueError(f"highlight {h!r} is not a value in the graph under root")
+    if ids is not None:
+        drawn = {n["id"] for n in nodes}
+        for node_id in ids:
+            if node_id not in drawn:
+                raise ValueError(f"highlight {node_id!r} is folded away by collapse=True; give that value a "
+                                 f"label to keep it in the drawing")
     return draw_graph(nodes, edges, show=show, highlight=ids, title=title, legend=legend, digits=digits,
-                      rankdir=rankdir)
+                      rankdir=rankdir, ordering=ordering)
+
+
+def frame_slider(frames: Sequence, *, description: str = "단계") -> "ipywidgets.VBox":
+    """A slider that shows one drawing of ``frames`` at a time, for learners in Jupyter.
+
+    ``frames`` is a non-empty list of drawings (:class:`graphviz.Digraph`, e.g. the frames of a
+    step-by-step backward pass made with :func:`draw_value`). Each is rendered to PNG once; the
+    returned ``ipywidgets.VBox`` holds an ``IntSlider`` (``.slider``, 0 … len(frames) − 1) and an
+    ``Image`` (``.image``) that shows frame ``slider.value``; ``.pngs`` is the list of PNG bytes.
+    Its text form is one short line (``frame_slider: 5 frames``), so a stored notebook shows no
+    image bytes as text. Raises ``ValueError`` for an empty list, ``TypeError`` for a frame that
+    is not a graphviz drawing or a ``description`` that is not a str.
+    """
+    import ipywidgets as widgets
+
+    if isinstance(frames, (str, bytes)) or not isinstance(frames, Iterable):
+        raise TypeError(f"frames must be a list of graphviz drawings, got {type(frames).__name__}")
+    frames = list(frames)
+    if not frames:
+        raise ValueError("frames must contain at least one drawing, got an empty list")
+    for k, frame in enumerate(frames):
+        if not callable(getattr(frame, "pipe", None)) or not hasattr(frame, "source"):
+            raise TypeError(f"frames[{k}] must be a graphviz drawing (such as draw_value's result), "
+                            f"got {type(frame).__name__}")
+    if not isinstance(description, str):
+        raise TypeError(f"description must be a str, got {type(description).__name__}")
+    pngs = [frame.pipe(format="png") for frame in frames]
+
+    class FrameSlider(widgets.VBox):
+        def __repr__(self):
+            return f"frame_slider: {len(pngs)} frames"
+
+    slider = widgets.IntSlider(value=0, min=0, max=len(pngs) - 1, step=1, description=description,
+                               continuous_update=True)
+    image = widgets.Image(value=pngs[0], format="png")
+
+    def show(change):
+        image.value = pngs[change["new"]]
+
+    slider.observe(show, names="value")
+    box = FrameSlider(children=[slider, image])
+    box.slider, box.image, box.pngs = slider, image, pngs
+    return box

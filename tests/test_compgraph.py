@@ -271,3 +271,116 @@ def test_torch_scalars_are_accepted():
     assert ">2<" in src
     with pytest.raises(TypeError, match="real number"):
         draw_graph([{"id": "w", "value": torch.tensor([1.0, 2.0])}], [])
+
+
+# ---------------------------------------------------------------- ordering, collapse, frame_slider
+def _basket():
+    nodes = [{"id": "a_price", "label": "사과 가격"}, {"id": "a_count", "label": "사과 개수"},
+             {"id": "o_price", "label": "귤 가격"}, {"id": "o_count", "label": "귤 개수"},
+             {"id": "tax", "label": "소비세"}, {"id": "m1", "op": "×"}, {"id": "m2", "op": "×"},
+             {"id": "add", "op": "+"}, {"id": "m3", "op": "×"}, {"id": "pay", "label": "L"}]
+    edges = [("a_price", "m1", 100, 2.2), ("a_count", "m1", 2, 110), ("o_price", "m2", 150, 3.3),
+             ("o_count", "m2", 3, 165), ("m1", "add", 200, 1.1), ("m2", "add", 450, 1.1),
+             ("add", "m3", 650, 1.1), ("tax", "m3", 1.1, 650), ("m3", "pay", 715, 1)]
+    return nodes, edges
+
+
+def _plain_y(graph) -> dict:
+    """Node id -> y position from `dot -Tplain` (larger y = higher on the page)."""
+    out = {}
+    for line in graph.pipe(format="plain").decode().splitlines():
+        parts = line.split()
+        if parts and parts[0] == "node":
+            out[parts[1]] = float(parts[3])
+    return out
+
+
+@needs_dot
+def test_ordering_in_keeps_each_input_next_to_its_own_edge():
+    y = _plain_y(draw_graph(*_basket(), show="both"))
+    # the first listed input of every × node is drawn above the second (the 귤 가격 / 귤 개수 bug)
+    assert y["o_price"] > y["o_count"] and y["a_price"] > y["a_count"]
+    assert "ordering=in" in draw_graph(*_basket()).source
+    assert "ordering" not in draw_graph(*_basket(), ordering=None).source
+    with pytest.raises(ValueError, match="ordering must be one of"):
+        draw_graph(*_basket(), ordering="sideways")
+
+
+def build_neuron():
+    """a = relu(w1*x1 + w2*x2 + b) with only x1, x2, w1, w2, b, z and a labelled."""
+    x1, x2 = V(1.0, label="x1"), V(2.0, label="x2")
+    w1, w2, b = V(0.5, label="w1"), V(-1.0, label="w2"), V(3.0, label="b")
+    z = x1 * w1 + x2 * w2 + b
+    z.label = "z"
+    a = V(max(z.data, 0.0), (z,), "relu")
+    a.label = "a"
+    return x1, x2, w1, w2, b, z, a
+
+
+def test_value_graph_collapse_folds_unlabelled_values():
+    *_, a = build_neuron()
+    full_nodes, _ = value_graph(a)
+    nodes, edges = value_graph(a, collapse=True)
+    full_values = [n for n in full_nodes if "op" not in n]
+    values = [n for n in nodes if "op" not in n]
+    assert len(full_values) == 10 and [n["label"] for n in values] == ["x1", "w1", "x2", "w2", "b", "z", "a"]
+    ops = {n["id"]: n["op"] for n in nodes if "op" in n}
+    z_id = [n["id"] for n in values if n["label"] == "z"][0]
+    assert ops[f"{z_id}_op"] == "×+"               # two products and two sums folded into one node
+    inputs = [src for src, dst in edges if dst == f"{z_id}_op"]
+    label = {n["id"]: n["label"] for n in values}
+    assert [label[i] for i in inputs] == ["x1", "w1", "x2", "w2", "b"]
+    assert value_graph(a, collapse=False) == (full_nodes, _)
+    with pytest.raises(TypeError, match="collapse must be"):
+        value_graph(a, collapse="yes")
+
+
+def test_value_graph_collapse_takes_a_reused_input_once():
+    x = V(3.0, label="x")
+    f = x * x + x
+    f.label = "f"
+    nodes, edges = value_graph(f, collapse=True)
+    assert [n.get("label") for n in nodes] == ["x", "f", None]
+    assert edges == [("v2_op", "v2"), ("v0", "v2_op")]
+
+
+@needs_dot
+def test_draw_value_collapse_and_highlight():
+    x1, x2, w1, w2, b, z, a = build_neuron()
+    src = draw_value(a, collapse=True, highlight=z).source
+    assert "×+" in src and src.count(compgraph.HIGHLIGHT_FILL) == 1
+    hidden = a._prev[0]._prev[0]                   # x1*w1 + x2*w2: folded away
+    with pytest.raises(ValueError, match="folded away"):
+        draw_value(a, collapse=True, highlight=hidden)
+
+
+@needs_dot
+def test_frame_slider_shows_the_chosen_frame():
+    pytest.importorskip("ipywidgets")
+    from course_utils.compgraph import frame_slider
+
+    nodes, edges = _basket()
+    frames = [draw_graph(nodes, edges, highlight=h) for h in ("m3", "add", "m2")]
+    box = frame_slider(frames, description="단계")
+    assert (box.slider.min, box.slider.max, box.slider.value) == (0, 2, 0)
+    assert box.image.value == box.pngs[0] == frames[0].pipe(format="png")
+    assert len(set(box.pngs)) == 3                 # three different pictures
+    box.slider.value = 2
+    assert box.image.value == box.pngs[2]
+    box.slider.value = 1
+    assert box.image.value == box.pngs[1]
+    assert repr(box) == "frame_slider: 3 frames"   # no image bytes in the notebook's text output
+    bundle = box._repr_mimebundle_()
+    assert bundle["text/plain"] == "frame_slider: 3 frames"
+
+
+def test_frame_slider_bad_input():
+    pytest.importorskip("ipywidgets")
+    from course_utils.compgraph import frame_slider
+
+    with pytest.raises(ValueError, match="at least one"):
+        frame_slider([])
+    with pytest.raises(TypeError, match=r"frames\[0\] must be a graphviz drawing"):
+        frame_slider(["not a graph"])
+    with pytest.raises(TypeError, match="frames must be a list"):
+        frame_slider("abc")
