@@ -18,12 +18,12 @@ export JUPYTER_PLATFORM_DIRS := 1
 test test-unit test-nb test-offline execute: export COURSE_OFFLINE = 1
 
 .PHONY: help setup system lab test test-unit test-nb test-offline execute data doctor clean \
-        assignments autograde benchmark lock
+        assignments autograde benchmark lock book
 
 help: ## list the targets
 	@echo "딥러닝 기초 — make targets"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-13s %s\n", $$1, $$2}'
-	@echo "Variables: HOST=$(HOST) PORT=$(PORT) NB=<notebook or folder> PYTHON=$(PYTHON)"
+	@echo "Variables: HOST=$(HOST) PORT=$(PORT) NB=<notebook or folder> PYTHON=$(PYTHON) EDITION=student|instructor (make book)"
 
 setup: $(STAMP) system ## create .venv, install locked packages, dot, Korean font and data (idempotent)
 	@$(PY) -m course_utils.data prepare --quiet
@@ -73,9 +73,12 @@ benchmark: setup ## run the benchmarks in benchmarks/ (not part of make test)
 	$(PY) benchmarks/numgrad_vs_backprop.py
 	$(PY) benchmarks/mlp_fashion_mnist.py
 
+book: setup ## build the web book into book/_build/html/ (EDITION=instructor: with solutions, book/_build/instructor/html/)
+	$(PY) book/build.py --quiet --edition $(or $(EDITION),student)
+
 lock: ## regenerate requirements-lock.txt from the current .venv
 	$(PY) scripts/make_lock.py > requirements-lock.txt
 
 clean: ## remove caches, releases and grading output (keeps .venv and data)
-	rm -rf release autograded .pytest_cache notebooks/.ipynb_checkpoints
+	rm -rf release autograded .pytest_cache notebooks/.ipynb_checkpoints book/_build
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +
