@@ -32,16 +32,21 @@ import argparse
 import math
 import sys
 import time
-from typing import Callable, Optional, Sequence
+from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a checkout without installing
+from course_utils.checks import check_int, check_shape, int_list, positive_int  # noqa: E402
+from course_utils.data import ImageDataset  # noqa: E402
+from course_utils.fmt import format_number, format_table  # noqa: E402
+
 __all__ = [
-    "PerImageDataset", "seed_recipe_loader", "make_mlp", "to_inputs", "train_epoch_loader",
-    "train_epoch_tensors", "make_adam", "evaluate", "matmul_gflops", "epoch_flops", "bf16_supported",
-    "format_table", "main",
+    "seed_recipe_loader", "make_mlp", "to_inputs", "train_epoch_loader",
+    "train_epoch_tensors", "make_adam", "evaluate", "matmul_gflops", "epoch_flops", "bf16_supported", "main",
 ]
 
 SIZES = (784, 512, 10)
@@ -51,53 +56,24 @@ SIZES = (784, 512, 10)
 
 def _check_images(images, name: str = "images") -> np.ndarray:
     images = np.asarray(images)
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
-        raise ValueError(f"{name} must be uint8 of shape (n, 28, 28), got {images.dtype} {images.shape}")
+    if images.dtype != np.uint8:
+        raise TypeError(f"{name} must be uint8 of shape (n, 28, 28), got dtype {images.dtype}")
+    check_shape(name, images, ("n", 28, 28))
     return images
-
-
-def _check_labels(labels, n: int) -> np.ndarray:
-    labels = np.asarray(labels)
-    if labels.shape != (n,) or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels must be integers of shape ({n},), got {labels.dtype} {labels.shape}")
-    return labels.astype(np.int64)
-
-
-class PerImageDataset(torch.utils.data.Dataset):
-    """The seed recipe's dataset: item ``i`` → ``(transform(PIL image), int label)``.
-
-    ``images``: uint8 ``(n, 28, 28)``; ``labels``: int ``(n,)``. This is what
-    ``torchvision.datasets.MNIST``/``FashionMNIST`` do per item.
-    """
-
-    def __init__(self, images, labels, transform: Optional[Callable] = None):
-        self.images = _check_images(images)
-        self.labels = _check_labels(labels, len(self.images))
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __getitem__(self, index: int):
-        from PIL import Image
-
-        image = Image.fromarray(self.images[index])  # uint8 (28, 28) → PIL mode "L"
-        if self.transform is not None:
-            image = self.transform(image)
-        return image, int(self.labels[index])
 
 
 def seed_recipe_loader(images, labels, batch_size: int = 64, seed: int = 0):
     """``DataLoader`` of the seed: ToTensor + Normalize((0.5,), (0.5,)), shuffled, ``num_workers=0``.
 
-    Yields ``(float32 (B, 1, 28, 28), int64 (B,))``.
+    The dataset is :class:`course_utils.data.ImageDataset` (one image → PIL → transform per
+    item, what ``torchvision.datasets.FashionMNIST`` does). ``images``: uint8 ``(n, 28, 28)``,
+    ``labels``: ints ``(n,)``. Yields ``(float32 (B, 1, 28, 28), int64 (B,))``.
     """
     from torchvision import transforms
 
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    batch_size = positive_int("batch_size", batch_size)
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
-    ds = PerImageDataset(images, labels, tf)
+    ds = ImageDataset(_check_images(images), labels, tf)
     g = torch.Generator().manual_seed(seed)
     return torch.utils.data.DataLoader(ds, batch_size=batch_size, shuffle=True, generator=g, num_workers=0)
 
@@ -114,9 +90,7 @@ def to_inputs(images) -> torch.Tensor:
 
 def make_mlp(sizes: Sequence[int] = SIZES) -> nn.Sequential:
     """Flatten → Linear → ReLU → … → Linear for layer sizes such as ``(784, 512, 10)``."""
-    sizes = list(sizes)
-    if len(sizes) < 2 or not all(isinstance(s, (int, np.integer)) and s > 0 for s in sizes):
-        raise ValueError(f"sizes must be ≥ 2 positive ints such as (784, 512, 10), got {sizes!r}")
+    sizes = int_list("sizes", sizes, min_len=2, example="(784, 512, 10)")
     layers: list[nn.Module] = [nn.Flatten()]
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(int(a), int(b)))
@@ -149,10 +123,9 @@ def train_epoch_tensors(model: nn.Module, optimizer, X: torch.Tensor, y: torch.T
     forward/backward matmuls run in bfloat16 under ``torch.autocast`` (weights stay fp32).
     ``scheduler`` (optional) is stepped after every batch. Returns the sample-mean loss.
     """
-    if X.ndim != 2 or y.shape != (len(X),):
-        raise ValueError(f"X must be (n, features) and y (n,), got {tuple(X.shape)} and {tuple(y.shape)}")
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    check_shape("X", X, ("n", None), note=" (examples, features)")
+    check_shape("y", y, (len(X),))
+    batch_size = positive_int("batch_size", batch_size)
     loss_fn = nn.CrossEntropyLoss()
     model.train()
     perm = torch.randperm(len(X), generator=generator)
@@ -182,8 +155,9 @@ def make_adam(params, lr: float):
 
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 10000) -> float:
     """Accuracy of ``model`` on ``X (n, 784)``, ``y (n,)`` (fp32, no grad)."""
-    if X.ndim != 2 or y.shape != (len(X),):
-        raise ValueError(f"X must be (n, features) and y (n,), got {tuple(X.shape)} and {tuple(y.shape)}")
+    check_shape("X", X, ("n", None), note=" (examples, features)")
+    check_shape("y", y, (len(X),))
+    batch_size = positive_int("batch_size", batch_size)
     model.eval()
     correct = 0
     with torch.no_grad():
@@ -206,10 +180,8 @@ def bf16_supported() -> bool:
 
 def matmul_gflops(n: int = 2048, dtype: torch.dtype = torch.float32, repeats: int = 5) -> float:
     """Measured GFLOP/s of an ``(n, n) @ (n, n)`` matmul (2·n³ FLOPs), best of ``repeats``."""
-    if not isinstance(n, int) or n < 8:
-        raise ValueError(f"n must be an int ≥ 8, got {n!r}")
-    if not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"repeats must be a positive int, got {repeats!r}")
+    n = check_int("n", n, minimum=8)
+    repeats = positive_int("repeats", repeats)
     g = torch.Generator().manual_seed(0)
     a = torch.randn(n, n, generator=g).to(dtype)
     b = torch.randn(n, n, generator=g).to(dtype)
@@ -230,25 +202,11 @@ def epoch_flops(n_samples: int, sizes: Sequence[int] = SIZES) -> int:
     (nothing needs the gradient of the images). Biases, activations and the optimizer are
     O(parameters) and left out. For 784-512-10 and 60,000 samples: ≈ 9.8e10 FLOPs.
     """
-    sizes = list(sizes)
-    if not isinstance(n_samples, (int, np.integer)) or n_samples < 0:
-        raise ValueError(f"n_samples must be a non-negative int, got {n_samples!r}")
-    if len(sizes) < 2:
-        raise ValueError(f"sizes must list at least two layer sizes, got {sizes!r}")
+    n_samples = check_int("n_samples", n_samples, minimum=0)
+    sizes = int_list("sizes", sizes, min_len=2, example="(784, 512, 10)")
     macs = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     per_sample = 4 * sum(macs) + 2 * sum(macs[1:])
     return int(n_samples) * per_sample
-
-
-def format_table(rows: Sequence[Sequence], headers: Sequence[str]) -> str:
-    """Plain-text table with right-aligned columns (rows of str/number)."""
-    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
-    if any(len(r) != len(headers) for r in cells):
-        raise ValueError("every row must have as many cells as headers")
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
 
 
 def _timed(fn) -> float:
@@ -337,8 +295,8 @@ def main(argv=None) -> int:
           + (f", bf16 {peak16:.1f} GFLOP/s" if use_bf16 else "") + "\n")
 
     fastest = min(rows[1:], key=lambda r: r[1])
-    table = [(name, f"{t:.2f}", f"{t_seed / t:.1f}x", f"{flops / t / 1e9:.1f}", f"{flops / t / 1e9 / peak:.0%}")
-             for name, t, peak in rows]
+    table = [(name, format_number(t, 2), format_number(t_seed / t, 1) + "x", format_number(flops / t / 1e9, 1),
+              format_number(100 * flops / t / 1e9 / peak, 0) + "%") for name, t, peak in rows]
     print(format_table(table, ["path (784-512-10, one epoch)", "s/epoch", "speed-up", "GFLOP/s", "of peak"]))
     print(f"\nseed recipe: {t_fetch:.2f} s of its {t_seed:.2f} s/epoch is the per-image data pipeline alone;"
           f" the in-memory conversion of all {n:,} images takes {t_prep:.2f} s once.")

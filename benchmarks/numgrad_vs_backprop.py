@@ -34,27 +34,23 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # works from a checkout without installing
 from course_utils import gradcheck  # noqa: E402
+from course_utils.checks import check_shape, positive_int  # noqa: E402
+from course_utils.fmt import format_number, format_table as _format_table  # noqa: E402
 
 DEFAULT_WIDTHS = (2, 5, 10, 20, 40, 70, 97)
 COLUMNS = ("P", "numgrad_s", "backprop_s", "ratio")
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return int(value)
-
-
 def param_count(width: int) -> int:
     """Number of scalar parameters of the 2-width-width-1 MLP: ``width**2 + 5*width + 1``."""
-    width = _positive_int("width", width)
+    width = positive_int("width", width)
     return width * width + 5 * width + 1
 
 
 def dataset(m: int = 100, seed: int = 317):
     """Chapter 03's points: ``X`` float64 tensor ``(m, 2)`` uniform in [-2, 2)², ``y`` ``(m,)``
     with ``y = 1`` where ``x2 + 1 > x1²``. Uses its own RandomState (global RNGs untouched)."""
-    m = _positive_int("m", m)
+    m = positive_int("m", m)
     pts = np.random.RandomState(seed).rand(m, 2) * 4 - 2
     labels = (pts[:, 1] + 1 > pts[:, 0] ** 2).astype(np.float64)
     return torch.from_numpy(pts), torch.from_numpy(labels)
@@ -74,10 +70,8 @@ def mlp_loss(theta: torch.Tensor, X: torch.Tensor, y: torch.Tensor, width: int) 
     ``X`` has shape ``(m, 2)`` (examples as rows), ``y`` shape ``(m,)``.
     """
     P = param_count(width)
-    if tuple(theta.shape) != (P,):
-        raise ValueError(f"theta must have shape ({P},) for width={width}, got {tuple(theta.shape)}")
-    if X.ndim != 2 or X.shape[1] != 2:
-        raise ValueError(f"X must have shape (m, 2), got {tuple(X.shape)}")
+    check_shape("theta", theta, (P,), note=f" for width={width}")
+    check_shape("X", X, ("m", 2))
     a, k = X, 0
     for layer, (n_in, n_out) in enumerate(((2, width), (width, width), (width, 1))):
         W = theta[k:k + n_out * n_in].view(n_out, n_in)
@@ -113,7 +107,7 @@ def autograd_grad(theta: np.ndarray, X, y, width: int) -> np.ndarray:
 
 def median_seconds(fn: Callable[[], object], repeats: int = 3) -> float:
     """Median wall-clock seconds of ``repeats`` calls of ``fn()``, after one untimed warm-up call."""
-    repeats = _positive_int("repeats", repeats)
+    repeats = positive_int("repeats", repeats)
     fn()
     times = []
     for _ in range(repeats):
@@ -151,11 +145,11 @@ def run(widths: Sequence[int] = DEFAULT_WIDTHS, *, repeats: int = 5, seed: int =
 
 
 def format_table(rows: Sequence[dict]) -> str:
-    """The rows of :func:`run` as a fixed-width text table under a header of ``COLUMNS``."""
-    lines = [f"{'P':>7}  {'numgrad_s':>10}  {'backprop_s':>10}  {'ratio':>8}"]
-    for r in rows:
-        lines.append(f"{r['P']:>7d}  {r['numgrad_s']:>10.2e}  {r['backprop_s']:>10.2e}  {r['ratio']:>8.0f}")
-    return "\n".join(lines)
+    """The rows of :func:`run` as a text table (``course_utils.fmt.format_table``) under a
+    header of ``COLUMNS``: seconds to 3 significant digits, the ratio to a whole number."""
+    cells = [(r["P"], format_number(r["numgrad_s"], digits=3), format_number(r["backprop_s"], digits=3),
+              format_number(r["ratio"], 0)) for r in rows]
+    return _format_table(cells, COLUMNS, align="rrrr")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

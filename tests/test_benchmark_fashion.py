@@ -59,12 +59,20 @@ def test_seed_recipe_loader_batches_and_is_seeded(bench):
 
 def test_bad_images_and_labels_are_rejected(bench):
     X, y = tiny_images(5)
-    with pytest.raises(ValueError, match=r"uint8 of shape \(n, 28, 28\)"):
+    with pytest.raises(TypeError, match=r"images must be uint8 of shape \(n, 28, 28\), got dtype float32"):
         bench.to_inputs(X.astype(np.float32))
-    with pytest.raises(ValueError, match=r"uint8 of shape \(n, 28, 28\)"):
-        bench.PerImageDataset(X.reshape(5, 784), y)
-    with pytest.raises(ValueError, match=r"labels must be integers of shape \(5,\)"):
-        bench.PerImageDataset(X, y[:4])
+    with pytest.raises(ValueError, match=r"images must have shape \(n, 28, 28\), got \(5, 784\)"):
+        bench.seed_recipe_loader(X.reshape(5, 784), y)
+    with pytest.raises(ValueError, match=r"labels must have shape \(5,\) \(one label per image\), got \(4,\)"):
+        bench.seed_recipe_loader(X, y[:4])
+
+
+def test_the_seed_recipe_uses_course_utils_image_dataset(bench):
+    from course_utils.data import ImageDataset
+
+    X, y = tiny_images(5)
+    ds = bench.seed_recipe_loader(X, y).dataset
+    assert type(ds) is ImageDataset and ds.data is X
 
 
 def test_make_mlp_is_784_512_10(bench):
@@ -134,11 +142,11 @@ def test_make_adam_updates_like_plain_adam(bench):
 def test_train_epoch_tensors_rejects_bad_shapes(bench):
     m = bench.make_mlp((784, 4, 2))
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
-    with pytest.raises(ValueError, match=r"X must be \(n, features\)"):
+    with pytest.raises(ValueError, match=r"X must have shape \(n, …\) \(examples, features\), got \(4, 28, 28\)"):
         bench.train_epoch_tensors(m, opt, torch.zeros(4, 28, 28), torch.zeros(4, dtype=torch.long))
     with pytest.raises(ValueError, match="batch_size"):
         bench.train_epoch_tensors(m, opt, torch.zeros(4, 784), torch.zeros(4, dtype=torch.long), batch_size=0)
-    with pytest.raises(ValueError, match=r"y \(n,\)"):
+    with pytest.raises(ValueError, match=r"y must have shape \(4,\), got \(3,\)"):
         bench.evaluate(m, torch.zeros(4, 784), torch.zeros(3, dtype=torch.long))
 
 
@@ -161,15 +169,6 @@ def test_matmul_gflops_is_a_positive_rate(bench):
         bench.matmul_gflops(2)
     with pytest.raises(ValueError, match="repeats"):
         bench.matmul_gflops(64, repeats=0)
-
-
-def test_format_table(bench):
-    text = bench.format_table([("a", 1.5), ("bbb", 10)], ["path", "s"])
-    lines = text.splitlines()
-    assert lines[0].startswith("path") and set(lines[1].replace(" ", "")) == {"-"}
-    assert lines[2].endswith("1.5") and lines[3].endswith("10")
-    with pytest.raises(ValueError, match="as many cells"):
-        bench.format_table([("a",)], ["path", "s"])
 
 
 def test_main_runs_end_to_end_on_tiny_data(bench, monkeypatch, capsys):

@@ -79,7 +79,10 @@ def test_run_and_table_have_the_right_columns(bench):
         assert r["ratio"] == pytest.approx(r["numgrad_s"] / r["backprop_s"])
     table = bench.format_table(rows).splitlines()
     assert table[0].split() == list(bench.COLUMNS)
-    assert len(table) == 3 and table[2].split()[0] == "15"
+    assert set(table[1].replace(" ", "")) == {"-"}
+    assert len(table) == 4 and table[3].split()[0] == "15"
+    assert table[3].split()[3] == f"{rows[1]['ratio']:.0f}"
+    assert float(table[3].split()[1]) == pytest.approx(rows[1]["numgrad_s"], rel=5e-3)
 
 
 def test_cli_help():
