@@ -29,6 +29,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         help=f"time limit per exercise cell in seconds (default {DEFAULT_CELL_TIMEOUT:g})")
     p_auto.add_argument("--csv", default=None, help="CSV path (default autograded/<chapter>/scores.csv)")
     p_auto.add_argument("--out", default=None, help="folder for graded notebooks (default autograded/)")
+    p_auto.add_argument("--jobs", "-j", type=int, default=None,
+                        help="submissions graded at once, each in its own sandbox (default: cores)")
+    box = p_auto.add_mutually_exclusive_group()
+    box.add_argument("--sandbox", dest="sandbox", action="store_true", default=None,
+                     help="require the bubblewrap sandbox (default: use it when available)")
+    box.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                     help="run student code without isolation (trusted submissions only)")
     args = parser.parse_args(argv)
     try:
         if args.command == "index":
@@ -41,8 +48,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             release(args.chapters or None, out=args.out)
         else:
             autograde(args.chapter, args.submissions, timeout=args.timeout,
-                      cell_timeout=args.cell_timeout, csv_path=args.csv, out=args.out)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
+                      cell_timeout=args.cell_timeout, csv_path=args.csv, out=args.out,
+                      jobs=args.jobs, sandbox=args.sandbox)
+    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

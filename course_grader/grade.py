@@ -1,8 +1,28 @@
-"""The pipeline: validate → merge → run → score → report, for every submission of one chapter."""
+"""The pipeline for one chapter: intake → validate → merge → run → score → report.
+
+1. **intake** copies every submission into a grader-private folder (mode 0700) and records its
+   SHA-256 before anything runs; later stages read only the copy.
+2. **validate** (:mod:`course_grader.validate`) turns the untrusted JSON into clean cells.
+3. **merge** (:mod:`course_grader.merge`) puts the solution cells into the instructor copy.
+4. **run** (:mod:`course_grader.run`) executes it in its own sandbox with tamper checks.
+5. **score** (:mod:`course_grader.score`) applies nbgrader's rule.
+6. **report** (:mod:`course_grader.report`) writes the CSV row by row and prints the table.
+
+Any exception while grading one submission gives it 0 with a note naming the file; the batch
+always finishes. ``jobs`` submissions are graded at once, each in its own worker process and
+sandbox.
+"""
 from __future__ import annotations
 
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
 import os
+import shutil
+import tempfile
 import time
+import traceback
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -11,11 +31,14 @@ import nbformat
 from .chapters import REPO, PathLike, exercise_index, has_exercises, read_notebook, resolve_chapter
 from .merge import build_submission
 from .release import student_edition
-from .report import CsvWriter, GradeResult, format_table
-from .run import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, execute_notebook
+from .report import CsvWriter, GradeResult, clean, format_table
+from .run import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, run_submission, use_sandbox
+from .runner import check_seconds
 from .score import score_notebook
+from .validate import load_submission
 
 AUTOGRADED = REPO / "autograded"
+MAX_STORED_OUTPUT = 10_000  # characters per output kept in the graded notebook (nbgrader LimitOutput)
 
 
 def student_name(path: Path, chapter: Path) -> str:
@@ -25,57 +48,172 @@ def student_name(path: Path, chapter: Path) -> str:
     return stem
 
 
+def default_jobs() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class Task:
+    """One submission to grade (everything a worker process needs)."""
+
+    index: int
+    name: str
+    original: str          # the path as given (for the CSV)
+    copy: Optional[str]    # the grader-private copy, None if it could not be read
+    sha256: str
+    intake_note: str
+    chapter: str
+    graded_path: str
+    timeout: float
+    cell_timeout: float
+    sandbox: bool
+    scratch: str
+
+
+def intake(submissions: Sequence[Path], private: Path) -> List[tuple]:
+    """Copy and hash each submission into ``private``; ``[(copy or None, sha256, note)]``."""
+    rows = []
+    for i, sub in enumerate(submissions):
+        target = private / f"{i:04d}.ipynb"
+        try:
+            with open(sub, "rb") as src, open(target, "wb") as dst:
+                digest = hashlib.sha256()
+                while True:
+                    block = src.read(1 << 20)
+                    if not block:
+                        break
+                    digest.update(block)
+                    dst.write(block)
+            os.chmod(target, 0o600)
+            rows.append((str(target), digest.hexdigest(), ""))
+        except FileNotFoundError:
+            rows.append((None, "", "file not found: not executed, all 0"))
+        except OSError as exc:
+            rows.append((None, "", f"unreadable file ({type(exc).__name__}): not executed, all 0"))
+    return rows
+
+
+def grade_one(task: Task) -> GradeResult:
+    """Grade one submission; never raises (an internal error gives 0 and a note)."""
+    started = time.monotonic()
+    chapter = Path(task.chapter)
+    instructor = read_notebook(chapter)
+    maxima = {ex.exercise_id: ex.points for ex in exercise_index(instructor)}
+    zero = {k: 0.0 for k in maxima}
+
+    def result(scores, notes, graded=None):
+        return GradeResult(task.name, task.original, scores, dict(maxima), notes,
+                           time.monotonic() - started, graded, task.sha256)
+
+    if task.copy is None:
+        return result(zero, [task.intake_note])
+    try:
+        try:
+            handed, notes = load_submission(Path(task.copy))
+        except ValueError as exc:
+            return result(zero, [f"unreadable notebook ({exc}): not executed, all 0"])
+        student = student_edition(instructor, name=chapter.name)
+        nb, merge_notes = build_submission(instructor, handed, student)
+        outcome = run_submission(nb, chapter, timeout=task.timeout, cell_timeout=task.cell_timeout,
+                                 sandbox=task.sandbox, slot=task.index, scratch=Path(task.scratch))
+        scores, _, score_notes = score_notebook(nb, outcome.executed, outcome.rejected)
+        from nbgrader.preprocessors import LimitOutput
+
+        nb, _ = LimitOutput(max_lines=200, max_traceback=100).preprocess(nb, {})
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                if isinstance(out.get("text"), str) and len(out["text"]) > MAX_STORED_OUTPUT:
+                    out["text"] = out["text"][:MAX_STORED_OUTPUT] + "\n[cut]\n"
+        graded = Path(task.graded_path)
+        nbformat.write(nb, str(graded))
+        return result(scores, notes + merge_notes + outcome.notes + score_notes, graded)
+    except Exception as exc:  # the batch goes on
+        detail = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return result(zero, [f"grader error on {Path(task.original).name}: {detail}; all 0"])
+
+
 def autograde(chapter: PathLike, submissions: Sequence[PathLike],
               timeout: float = DEFAULT_TIMEOUT, cell_timeout: float = DEFAULT_CELL_TIMEOUT,
               csv_path: Optional[PathLike] = None, out: Optional[PathLike] = None,
-              notebooks_dir: Optional[PathLike] = None, quiet: bool = False) -> List[GradeResult]:
-    """Grade ``submissions`` of ``chapter``; print the table, write the CSV, return the results."""
+              notebooks_dir: Optional[PathLike] = None, quiet: bool = False,
+              jobs: Optional[int] = None, sandbox: Optional[bool] = None) -> List[GradeResult]:
+    """Grade ``submissions`` of ``chapter``; print the table, write the CSV, return the results
+    in the order given.
+
+    Executed notebooks go to ``out/<chapter>/<student>.ipynb`` (default ``autograded/``), the CSV
+    to ``csv_path`` (default ``out/<chapter>/scores.csv``). ``jobs``: submissions graded at once
+    (default: number of cores). ``sandbox``: ``None`` = bubblewrap when available (else a warning;
+    under ``CI=true`` an error), ``True`` = required, ``False`` = off."""
     if isinstance(submissions, (str, os.PathLike)):
         submissions = [submissions]
     if not submissions:
         raise ValueError("submissions must name at least one handed-in notebook")
-    chapter = resolve_chapter(chapter, notebooks_dir)
+    check_seconds("timeout", timeout)
+    check_seconds("cell_timeout", cell_timeout)
+    jobs = default_jobs() if jobs is None else jobs
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    chapter = resolve_chapter(chapter, notebooks_dir).resolve()
     instructor = read_notebook(chapter)
     if not has_exercises(instructor):
         raise ValueError(f"{chapter.name} has no nbgrader grade cells")
-    student_copy = student_edition(instructor, name=chapter.name)
+    student_edition(instructor, name=chapter.name)  # refuse a chapter that would leak
+    sandboxed = use_sandbox(sandbox)
     out_dir = (Path(out) if out is not None else AUTOGRADED) / chapter.stem
     out_dir.mkdir(parents=True, exist_ok=True)
     maxima = {ex.exercise_id: ex.points for ex in exercise_index(instructor)}
-    results: List[GradeResult] = []
-    names: Dict[str, int] = {}
     csv_path = Path(csv_path) if csv_path is not None else out_dir / "scores.csv"
-    with CsvWriter(csv_path, chapter.stem, maxima) as writer:
-        for sub in submissions:
-            sub = Path(sub)
-            started = time.monotonic()
-            name = student_name(sub, chapter)
+    subs = [Path(s) for s in submissions]
+    names: Dict[str, int] = {}
+    private = Path(tempfile.mkdtemp(prefix="grader-"))
+    os.chmod(private, 0o700)
+    try:
+        (private / "in").mkdir()
+        (private / "scratch").mkdir()
+        os.chmod(private / "scratch", 0o711)
+        tasks = []
+        for i, (sub, (copy, digest, note)) in enumerate(zip(subs, intake(subs, private / "in"))):
+            name = clean(student_name(sub, chapter), 60).replace("/", "_") or f"submission{i}"
             names[name] = names.get(name, 0) + 1
             if names[name] > 1:
                 name = f"{name}-{names[name]}"
-            try:
-                handed = read_notebook(sub)
-            except (OSError, ValueError) as exc:
-                reason = "file not found" if isinstance(exc, FileNotFoundError) else "unreadable notebook"
-                r = GradeResult(name, str(sub), {k: 0.0 for k in maxima}, dict(maxima),
-                                [f"{reason}: not executed, all 0"], time.monotonic() - started)
-                results.append(r)
-                writer.write(r)
-                continue
-            nb, notes = build_submission(instructor, handed, student_copy)
-            executed, run_notes = execute_notebook(nb, chapter, timeout, cell_timeout)
-            scores, _, score_notes = score_notebook(nb, executed)
-            from nbgrader.preprocessors import LimitOutput
+            tasks.append(Task(i, name, str(sub), copy, digest, note, str(chapter),
+                              str(out_dir / f"{name}.ipynb"), float(timeout), float(cell_timeout),
+                              sandboxed, str(private / "scratch")))
+        results: List[Optional[GradeResult]] = [None] * len(tasks)
+        with CsvWriter(csv_path, chapter.stem, maxima) as writer:
+            written = 0
 
-            nb, _ = LimitOutput().preprocess(nb, {})
-            graded = out_dir / f"{name}.ipynb"
-            nbformat.write(nb, str(graded))
-            r = GradeResult(name, str(sub), scores, dict(maxima), notes + run_notes + score_notes,
-                            time.monotonic() - started, graded)
-            results.append(r)
-            writer.write(r)
+            def flush():
+                nonlocal written
+                while written < len(results) and results[written] is not None:
+                    writer.write(results[written])
+                    written += 1
+
+            if jobs == 1 or len(tasks) == 1:
+                for task in tasks:
+                    results[task.index] = grade_one(task)
+                    flush()
+            else:
+                ctx = multiprocessing.get_context("spawn")
+                with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+                    futures = {pool.submit(grade_one, t): t for t in tasks}
+                    for future in cf.as_completed(futures):
+                        task = futures[future]
+                        try:
+                            results[task.index] = future.result()
+                        except Exception as exc:  # a worker died
+                            results[task.index] = GradeResult(
+                                task.name, task.original, {k: 0.0 for k in maxima}, dict(maxima),
+                                [f"grader error on {Path(task.original).name}: "
+                                 f"{type(exc).__name__}; all 0"], 0.0, None, task.sha256)
+                        flush()
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+    final = [r for r in results if r is not None]
     if not quiet:
-        print(f"{chapter.stem}: {len(results)} submission(s)")
-        print(format_table(results))
+        print(f"{chapter.stem}: {len(final)} submission(s)"
+              + ("" if sandboxed else "  [NOT SANDBOXED]"))
+        print(format_table(final))
         print(f"CSV: {csv_path}   graded notebooks: {out_dir}")
-    return results
+    return final

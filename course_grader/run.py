@@ -1,121 +1,80 @@
-"""Stage 5 — run: execute a merged notebook cell by cell with time limits (placeholder port)."""
+"""Stage 5 — run: execute one merged submission in its own sandbox, with the tamper checks.
+
+:func:`run_submission` lays out a private work folder (``notebooks/`` as the working directory,
+``data/``), starts the kernel inside :class:`course_grader.sandbox.Sandbox` (or, where bubblewrap
+is unavailable, :class:`~course_grader.sandbox.Unsandboxed` with a loud warning), executes the
+cells with :func:`course_grader.runner.execute_notebook` and the :class:`TamperGuard` hooks, and
+removes the folder. The notebook being graded never exists on disk inside the sandbox.
+"""
 from __future__ import annotations
 
-import math
-import os
-import subprocess
+import shutil
+import sys
 import tempfile
-import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional
 
-import nbformat
 from nbformat.notebooknode import NotebookNode
 
-from .chapters import PathLike, fmt, is_exercise_cell, nbgrader_meta, short
+from .chapters import nbgrader_meta
+from .runner import CELL_TIMEOUT, NOTEBOOK_TIMEOUT, check_seconds, execute_notebook
+from .sandbox import Limits, Sandbox, Unsandboxed, in_ci, sandbox_problem
+from .tamper import TamperGuard
 
-DEFAULT_TIMEOUT = 900.0
-DEFAULT_CELL_TIMEOUT = 60.0
-
-
-def _kernel_manager():
-    import ipykernel.kernelspec
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import AsyncKernelManager
-
-    class _CurrentPython(KernelSpecManager):
-        def get_kernel_spec(self, kernel_name):  # noqa: D401
-            return self.kernel_spec_class(resource_dir=ipykernel.kernelspec.RESOURCES,
-                                          **ipykernel.kernelspec.get_kernel_dict())
-
-    return AsyncKernelManager(kernel_name="python3", kernel_spec_manager=_CurrentPython())
+DEFAULT_TIMEOUT = NOTEBOOK_TIMEOUT
+DEFAULT_CELL_TIMEOUT = CELL_TIMEOUT
+WARNING = ("WARNING: student code is NOT isolated ({why}). It runs with your user's rights and "
+           "can read and change your files. Install bubblewrap (sudo apt-get install -y "
+           "bubblewrap) to sandbox it.")
 
 
-def _mirror(chapter: Path, tmp: Path) -> Path:
-    src_dir = chapter.resolve().parent
-    root = src_dir.parent
-    work = tmp / src_dir.name
-    work.mkdir()
-    for entry in root.iterdir():
-        if entry.name in (src_dir.name, ".git"):
-            continue
-        (tmp / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    for entry in src_dir.iterdir():
-        if entry.suffix == ".ipynb" or entry.name.startswith("."):
-            continue
-        (work / entry.name).symlink_to(entry, target_is_directory=entry.is_dir())
-    return work
+@dataclass
+class RunOutcome:
+    executed: set
+    notes: List[str]
+    rejected: Dict[int, str] = field(default_factory=dict)
+    sandboxed: bool = True
 
 
-def execute_notebook(nb: NotebookNode, chapter: PathLike, timeout: float = DEFAULT_TIMEOUT,
-                     cell_timeout: float = DEFAULT_CELL_TIMEOUT) -> Tuple[set, List[str]]:
-    """Execute ``nb`` in place; return ``(indices of executed code cells, notes)``."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import DeadKernelError
+def use_sandbox(requested: Optional[bool] = None) -> bool:
+    """Sandbox if possible (``requested=None``), or as requested. Asking for it where it cannot
+    work raises ``RuntimeError``; so does its absence under ``CI=true``."""
+    problem = sandbox_problem()
+    if requested is False:
+        return False
+    if problem is None:
+        return True
+    if requested or in_ci():
+        raise RuntimeError(f"the grader sandbox is not available: {problem}")
+    print(WARNING.format(why=problem), file=sys.stderr)
+    return False
 
-    for name, value in (("timeout", timeout), ("cell_timeout", cell_timeout)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-    chapter = Path(chapter)
-    notes: List[str] = []
-    executed: set = set()
-    replies: Dict[int, dict] = {}
 
-    def on_cell_executed(cell, cell_index, execute_reply, **_):
-        replies[cell_index] = execute_reply
+def data_dir_for(chapter: Path) -> Path:
+    """``data/`` next to the chapter's folder (the repository's ``data/``)."""
+    candidate = Path(chapter).resolve().parent.parent / "data"
+    return candidate if candidate.is_dir() else Path(chapter).resolve().parent
 
-    env = dict(os.environ)
-    env.setdefault("COURSE_OFFLINE", "1")
-    env.setdefault("JUPYTER_PLATFORM_DIRS", "1")
-    env["PYDEVD_DISABLE_FILE_VALIDATION"] = "1"
-    deadline = time.monotonic() + float(timeout)
-    timeout_error = {"ename": "TimeoutError", "evalue": "cell interrupted at its time limit",
-                     "traceback": ["TimeoutError: cell interrupted at its time limit"]}
-    with tempfile.TemporaryDirectory(prefix="autograde-") as tmp:
-        work = _mirror(chapter, Path(tmp))
-        client = NotebookClient(nb, km=_kernel_manager(), timeout=int(cell_timeout),
-                                allow_errors=True, interrupt_on_timeout=True,
-                                error_on_timeout=timeout_error, shutdown_kernel="immediate",
-                                record_timing=False, resources={"metadata": {"path": str(work)}},
-                                on_cell_executed=on_cell_executed)
-        stopped = None
-        try:
-            with client.setup_kernel(env=env, stderr=subprocess.DEVNULL):
-                for index, cell in enumerate(nb.cells):
-                    if cell.cell_type != "code":
-                        continue
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 1:
-                        stopped = f"notebook time limit {fmt(timeout)} s reached"
-                        break
-                    limit = min(cell_timeout, remaining) if is_exercise_cell(cell) else remaining
-                    client.timeout = max(1, int(math.floor(limit)))
-                    started = time.monotonic()
-                    client.execute_cell(cell, index)
-                    executed.add(index)
-                    reply = replies.get(index, {}).get("content", {})
-                    if reply.get("status") == "error":
-                        if not any(o.get("output_type") == "error" for o in cell.outputs):
-                            cell.outputs.append(nbformat.v4.new_output(
-                                "error", ename=reply.get("ename", "Error"),
-                                evalue=reply.get("evalue", ""), traceback=reply.get("traceback", [])))
-                        if reply.get("ename") == "TimeoutError":
-                            where = nbgrader_meta(cell).get("grade_id") or f"cell {index}"
-                            notes.append(f"{short(where)} interrupted after "
-                                         f"{time.monotonic() - started:.0f} s")
-                            nb.cells.append(nbformat.v4.new_code_cell("pass"))
-                            client.timeout = 15
-                            try:
-                                client.execute_cell(nb.cells[-1], len(nb.cells) - 1)
-                            finally:
-                                nb.cells.pop()
-                            if replies.get(len(nb.cells), {}).get("content", {}).get("status") != "ok":
-                                stopped = "kernel did not respond after the interrupt"
-                                break
-        except DeadKernelError:
-            stopped = "kernel died"
-        except Exception as exc:
-            stopped = f"execution stopped: {type(exc).__name__}: {exc}"
-        if stopped:
-            notes.append(stopped + "; cells not run score 0")
-    return executed, notes
+
+def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_TIMEOUT,
+                   cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = True, slot: int = 0,
+                   limits: Optional[Limits] = None, scratch: Optional[Path] = None) -> RunOutcome:
+    """Execute merged notebook ``nb`` (outputs stored in it) in a fresh private folder."""
+    check_seconds("timeout", timeout)
+    check_seconds("cell_timeout", cell_timeout)
+    work = Path(tempfile.mkdtemp(prefix="box-", dir=scratch))
+    try:
+        kind = Sandbox if sandbox else Unsandboxed
+        box = kind(work / "w", data_dir_for(chapter), limits=limits, slot=slot)
+        guard = TamperGuard(lambda c: bool(nbgrader_meta(c).get("solution")) and c.cell_type == "code",
+                            lambda c: bool(nbgrader_meta(c).get("grade")) and c.cell_type == "code")
+        env = box.env()
+        executed, notes = execute_notebook(nb, box.cwd, timeout=timeout, cell_timeout=cell_timeout,
+                                           sandbox=box, run_dir=box.run_dir, env=env,
+                                           before_cell=guard.before_cell, after_cell=guard.after_cell)
+        guard.restore(nb)
+        box.kill_leftovers()
+        return RunOutcome(executed, guard.notes + notes, dict(guard.rejected), sandbox)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
