@@ -15,7 +15,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Optional
 
-__all__ = ["check", "read_lock", "direct_dependencies", "format_table", "main"]
+__all__ = ["check", "read_lock", "direct_dependencies", "normalize_name", "format_table", "main"]
 
 REPO = Path(__file__).resolve().parent.parent
 LOCK_FILE = REPO / "requirements-lock.txt"
@@ -24,7 +24,15 @@ SUPPORTED_PYTHON = ((3, 10), (3, 12))
 TESTED_PYTHON = (3, 11)
 
 
-def _norm(name: str) -> str:
+def normalize_name(name: str) -> str:
+    """A package name in its canonical form (PEP 503): lower case, runs of ``-``, ``_`` and
+    ``.`` replaced by one ``-`` — ``"Scikit_Learn"`` → ``"scikit-learn"``.
+
+    The course's one normaliser: the doctor, ``scripts/make_lock.py`` and the packaging
+    tests compare names through it. Raises ``TypeError`` unless ``name`` is a str.
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a package name (str), got {type(name).__name__}: {name!r}")
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
@@ -42,7 +50,7 @@ def read_lock(path: Path = LOCK_FILE) -> dict[str, str]:
         line = line.split("#", 1)[0].split(";", 1)[0].strip()
         match = re.fullmatch(r"([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*==\s*([^\s]+)", line)
         if match:
-            pins[_norm(match.group(1))] = match.group(3)
+            pins[normalize_name(match.group(1))] = match.group(3)
     return pins
 
 
@@ -56,7 +64,7 @@ def direct_dependencies(path: Path = PYPROJECT) -> list[str]:
     if not path.is_file():
         return []
     deps = tomllib.loads(path.read_text(encoding="utf-8"))["project"]["dependencies"]
-    return [_norm(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0]) for d in deps]
+    return [normalize_name(re.split(r"[<>=!~;\[ ]", d, maxsplit=1)[0]) for d in deps]
 
 
 def _row(component, status, found, expected="", fix=""):
@@ -146,17 +154,13 @@ def check(lock_file: Optional[Path] = None) -> "pandas.DataFrame":
 
 
 def format_table(report) -> str:
-    """Render :func:`check`'s DataFrame as a plain-text table (one line per row)."""
-    widths = {c: max(len(c), *(len(str(x)) for x in report[c])) for c in ("component", "status", "found", "expected")}
-    widths["found"] = min(widths["found"], 60)
-    head = "  ".join(c.ljust(widths[c]) for c in widths)
-    lines = [head, "-" * len(head)]
-    for _, r in report.iterrows():
-        found = str(r["found"])
-        found = found if len(found) <= 60 else found[:57] + "..."
-        lines.append("  ".join([str(r["component"]).ljust(widths["component"]), str(r["status"]).ljust(widths["status"]),
-                                found.ljust(widths["found"]), str(r["expected"]).ljust(widths["expected"])]).rstrip())
-    return "\n".join(lines)
+    """Render :func:`check`'s DataFrame as a plain-text table: a header, a rule, one line per
+    row (``course_utils.fmt.format_table``, cells cut at 60 characters)."""
+    from .fmt import format_table as _format_table
+
+    columns = ["component", "status", "found", "expected"]
+    rows = [[str(r[c]) for c in columns] for _, r in report.iterrows()]
+    return _format_table(rows, columns, align="llll", max_width=60)
 
 
 def main(argv=None) -> int:

@@ -1,5 +1,4 @@
 """The course's dependency declarations agree with each other."""
-import re
 import tomllib
 from pathlib import Path
 
@@ -7,17 +6,13 @@ import pytest
 import yaml
 from packaging.requirements import Requirement
 
-from course_utils.doctor import read_lock
+from course_utils.doctor import normalize_name, read_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 LOCK = read_lock(ROOT / "requirements-lock.txt")
 ENV = yaml.safe_load((ROOT / "environment.yml").read_text())
 CONDA_TO_PIP = {"python-graphviz": "graphviz", "pytorch": "torch"}
-
-
-def norm(name):
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def env_pins():
@@ -27,10 +22,10 @@ def env_pins():
             for line in dep["pip"]:
                 if "==" in line:
                     name, version = line.split("#")[0].strip().split("==")
-                    pip[norm(name)] = version.strip()
+                    pip[normalize_name(name)] = version.strip()
             continue
         name, _, version = dep.partition("=")
-        conda[norm(CONDA_TO_PIP.get(name, name))] = version
+        conda[normalize_name(CONDA_TO_PIP.get(name, name))] = version
     return conda, pip
 
 
@@ -42,7 +37,7 @@ def test_python_versions_declared():
 def test_every_direct_dependency_is_locked_within_its_range():
     for spec in PYPROJECT["project"]["dependencies"]:
         req = Requirement(spec)
-        name = norm(req.name)
+        name = normalize_name(req.name)
         assert name in LOCK, f"{name} is not in requirements-lock.txt"
         assert req.specifier.contains(LOCK[name], prereleases=True), f"{name}=={LOCK[name]} outside {req.specifier}"
 
@@ -53,7 +48,7 @@ def test_required_pins():
 
 def test_environment_yml_matches_the_lock():
     conda, pip = env_pins()
-    direct = [norm(Requirement(s).name) for s in PYPROJECT["project"]["dependencies"]]
+    direct = [normalize_name(Requirement(s).name) for s in PYPROJECT["project"]["dependencies"]]
     for name in direct:
         version = conda.get(name) or pip.get(name)
         assert version, f"{name} is missing from environment.yml"
@@ -84,3 +79,14 @@ def test_a_disagreement_is_detected(monkeypatch):
     monkeypatch.setitem(LOCK, name, "0.0.0")
     with pytest.raises(AssertionError, match="numpy: environment.yml has"):
         test_environment_yml_matches_the_lock()
+
+
+@pytest.mark.parametrize("name, canonical", [("Scikit_Learn", "scikit-learn"), ("zope.interface", "zope-interface"),
+                                             ("koreanize--matplotlib", "koreanize-matplotlib"), ("torch", "torch")])
+def test_normalize_name_is_pep_503(name, canonical):
+    assert normalize_name(name) == canonical
+
+
+def test_normalize_name_refuses_a_non_str():
+    with pytest.raises(TypeError, match="name must be a package name"):
+        normalize_name(None)
