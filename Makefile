@@ -65,9 +65,9 @@ doctor: ## check Python, packages, dot, Korean font, data and device
 assignments: setup ## write student releases of every chapter to release/
 	$(PY) -m course_grader release
 
-autograde: setup ## grade handed-in notebooks: make autograde CHAPTER=01 SUBMISSIONS="a.ipynb b.ipynb" [TIMEOUT=900]
+autograde: setup ## grade handed-in notebooks, sandboxed: make autograde CHAPTER=01 SUBMISSIONS="a.ipynb b.ipynb" [TIMEOUT=900] [JOBS=2]
 	@test -n "$(CHAPTER)" -a -n "$(SUBMISSIONS)" || { echo 'usage: make autograde CHAPTER=01 SUBMISSIONS="a.ipynb b.ipynb"'; exit 2; }
-	$(PY) -m course_grader autograde $(CHAPTER) $(SUBMISSIONS) $(if $(TIMEOUT),--timeout $(TIMEOUT),)
+	$(PY) -m course_grader autograde $(CHAPTER) $(SUBMISSIONS) $(if $(TIMEOUT),--timeout $(TIMEOUT),) $(if $(JOBS),--jobs $(JOBS),)
 
 benchmark: setup ## run the benchmarks in benchmarks/ (not part of make test)
 	$(PY) benchmarks/numgrad_vs_backprop.py
