@@ -76,8 +76,8 @@ benchmark: setup ## run the benchmarks in benchmarks/ (not part of make test)
 book: setup ## build the web book into book/_build/html/ (EDITION=instructor: with solutions, book/_build/instructor/html/)
 	$(PY) book/build.py --quiet --edition $(or $(EDITION),student)
 
-lock: ## regenerate requirements-lock.txt from the current .venv
-	$(PY) scripts/make_lock.py > requirements-lock.txt
+lock: ## regenerate requirements-lock.txt from the current .venv (atomic: a failed run keeps the old lock)
+	$(PY) scripts/make_lock.py --output requirements-lock.txt
 
 clean: ## remove caches, releases and grading output (keeps .venv and data)
 	rm -rf release autograded .pytest_cache notebooks/.ipynb_checkpoints book/_build
