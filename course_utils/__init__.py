@@ -12,6 +12,8 @@ This package only draws, loads, checks and measures. Modules:
 - ``torchgraph`` PyTorch autograd graphs (torchviz) with leaf values and gradients
 - ``data``      offline-first data loaders with a SHA-256 registry
 - ``doctor``    the environment check (``python -m course_utils.doctor``)
+- ``checks``    argument checks shared by the modules (ints, lists of ints, array shapes)
+- ``fmt``       the one number formatter and the one text-table formatter
 """
 from __future__ import annotations
 
