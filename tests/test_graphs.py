@@ -33,7 +33,8 @@ def test_new_graph_uses_korean_font_and_validates_rankdir():
         graphs.new_graph("sideways")
 
 
-@pytest.mark.parametrize("value, text", [(0.6, "0.60"), (3, "3"), (-0.0, "0.00"), ("a=1", "a=1"), (np.int64(2), "2"), (True, "1")])
+@pytest.mark.parametrize("value, text", [(0.6, "0.60"), (3, "3"), (-0.0, "0.00"), (-0.001, "0.00"), ("a=1", "a=1"),
+                                         (np.int64(2), "2"), (True, "1")])
 def test_fmt(value, text):
     assert graphs.fmt(value) == text
 
