@@ -128,7 +128,7 @@ def take_fingerprint(run, timeout: float = 30) -> Tuple[Optional[dict], str]:
                 break
             if isinstance(value, dict):
                 return value, ""
-    return None, "grader check got no valid answer (stdout replaced?)"
+    return None, "grader check got no valid answer (cell input rewritten or stdout replaced)"
 
 
 def compare(baseline: dict, current: dict, limit: int = 4) -> List[str]:
