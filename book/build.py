@@ -124,6 +124,23 @@ def prepare_sources(edition: str) -> Path:
     return src
 
 
+def inputs() -> list[Path]:
+    """Every file the site is made from (for the stale check)."""
+    files = chapters() + [NOTEBOOKS / "glossary.md"]
+    files += [p for p in BOOK.rglob("*") if p.is_file() and "_build" not in p.parts
+              and "__pycache__" not in p.parts]
+    return [p for p in files if p.exists()]
+
+
+def is_stale(edition: str = "student") -> bool:
+    """True when the site is missing or older than a notebook, the glossary or a book/ file."""
+    stamp = work_dir(edition) / "html" / ".built"
+    if not stamp.exists():
+        return True
+    built = stamp.stat().st_mtime
+    return any(p.stat().st_mtime > built for p in inputs())
+
+
 def build(edition: str = "student", quiet: bool = False, jobs: str = "1") -> Path:
     from sphinx.cmd.build import build_main
 
@@ -140,6 +157,7 @@ def build(edition: str = "student", quiet: bool = False, jobs: str = "1") -> Pat
     status = build_main(args)
     if status != 0:
         raise SystemExit(f"sphinx-build failed ({status})")
+    (work / "html" / ".built").write_text(edition + "\n")
     seconds = time.perf_counter() - start
     index = work / "html" / "index.html"
     print(f"web book ({edition} edition) built in {seconds:.1f} s: {index.relative_to(ROOT)}")

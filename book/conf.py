@@ -40,6 +40,8 @@ html_title = project + (" (강사용: 답 포함)" if EDITION == "instructor" el
 html_static_path = ["_static"]
 html_css_files = ["course-book.css"]
 html_copy_source = False
+html_favicon = "_static/favicon.svg"  # also stops browsers asking for /favicon.ico
+html_context = {"default_mode": "auto"}  # light/dark from the reader's system setting
 html_show_sourcelink = False
 html_last_updated_fmt = None
 html_theme_options = {

@@ -67,7 +67,11 @@ def _site_characters(outdir: Path) -> str:
 
 def subset_fonts(outdir: Path, cache: Path) -> list:
     """Write WOFF subsets of NanumGothic regular/bold for the site's characters."""
+    import logging
+
     from fontTools import subset
+
+    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
 
     text = _site_characters(outdir)
     key = hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -38,7 +38,7 @@ STEM2_ENDINGS = (
     "라는", "라고", "로서", "로써", "와의", "과의", "이랑", "랑",
     "한", "할", "된", "될", "이", "가", "도", "만", "로", "와", "과", "나", "란",
 )
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")  # precomposed syllables
 
 
 def _ordered():
@@ -57,8 +57,7 @@ def strip_korean(word: str) -> str:
     """
     for _ in range(2):
         for ending, min_stem in ENDINGS:
-            if word.endswith(ending) and len(word) - len(ending) >= min_stem \
-                    and _HANGUL.match(word[len(word) - len(ending) - 1]):
+            if word.endswith(ending) and len(word) - len(ending) >= min_stem:
                 word = word[: -len(ending)]
                 break
         else:
@@ -76,8 +75,7 @@ function stripKorean(word) {
     for (var i = 0; i < KOREAN_ENDINGS.length; i++) {
       var e = KOREAN_ENDINGS[i][0], minStem = KOREAN_ENDINGS[i][1];
       var stemLength = word.length - e.length;
-      if (stemLength >= minStem && word.slice(stemLength) === e
-          && KOREAN_HANGUL.test(word.charAt(stemLength - 1))) {
+      if (stemLength >= minStem && word.slice(stemLength) === e) {
         word = word.slice(0, stemLength);
         cut = true;
         break;
@@ -91,7 +89,8 @@ function stripKorean(word) {
 var Stemmer = function () {
   var english = new EnglishStemmer();
   this.stemWord = function (w) {
-    if (KOREAN_HANGUL.test(w)) return stripKorean(w);
+    if (KOREAN_HANGUL.test(w)) w = stripKorean(w);
+    if (KOREAN_HANGUL.test(w)) return w;
     return english.stemWord(w);
   };
 };
@@ -113,7 +112,9 @@ class SearchKorean(SearchLanguage):
     def stem(self, word: str) -> str:
         word = word.lower()
         if _HANGUL.search(word):
-            return strip_korean(word)
+            word = strip_korean(word)  # ReLU의 -> relu, then stemmed as English below
+        if _HANGUL.search(word):
+            return word
         return self.english.stemWord(word)
 
     def word_filter(self, word: str) -> bool:
