@@ -1,0 +1,180 @@
+"""Unit tests of course_grader's small stages: validate, report, tamper, run (sandbox choice),
+release (keep_lesson_outputs) and the one notebook runner (kernel, environment, time limits)."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_grader import chapters as C
+from course_grader import release as R
+from course_grader import report as REP
+from course_grader import run as RUN
+from course_grader import runner as RN
+from course_grader import tamper as T
+from course_grader import validate as V
+from test_assignments import _cell, _demo_notebook
+
+v4 = nbformat.v4
+
+
+# ----------------------------------------------------------------------------- validate
+def _raw():
+    return json.loads(nbformat.writes(_demo_notebook()))
+
+
+def test_validate_keeps_good_cells_and_drops_each_kind_of_malformed_one():
+    nb, notes = V.validate_cells(_raw())
+    assert notes == [] and len(nb.cells) == len(_demo_notebook().cells)
+    raw = _raw()
+    raw["cells"][5]["metadata"]["nbgrader"] = "oops"
+    raw["cells"][6]["source"] = 42
+    del raw["cells"][8]["cell_type"]
+    raw["cells"][9]["metadata"]["nbgrader"]["grade_id"] = ["a"]
+    raw["cells"][11]["metadata"]["nbgrader"]["solution"] = "yes"
+    raw["cells"][2]["id"] = raw["cells"][1]["id"]
+    raw["cells"].append(["not", "a", "cell"])
+    raw["cells"].append({"cell_type": "code", "source": ["a = ", "1"], "metadata": {}})
+    nb, notes = V.validate_cells(raw)
+    text = "; ".join(notes)
+    for expected in ("cell 5 nbgrader metadata is str", "cell 6 source is int", "cell 8 without cell_type",
+                     "cell 9 grade_id is list", "cell 11 nbgrader solution is str",
+                     "and 1 more", "1 duplicated cell ids"):
+        assert expected in text, text
+    assert len(nb.cells) == len(raw["cells"]) - 6
+    assert nb.cells[-1].source == "a = 1"
+    assert all(c.get("outputs", []) == [] for c in nb.cells)
+
+
+@pytest.mark.parametrize("content, why", [(b"{not json", "not JSON"), (b"[1, 2]", "not a notebook"),
+                                          (b'{"cells": 3}', "not a notebook"), (b"\xff\xfe", "not JSON")])
+def test_load_submission_rejects_what_is_not_a_notebook(tmp_path, content, why):
+    path = tmp_path / "x.ipynb"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=why):
+        V.load_submission(path)
+
+
+# ----------------------------------------------------------------------------- report
+def test_clean_makes_one_safe_line():
+    assert REP.clean("a\nb\r|c\x00d\u2028e") == "a b /c d e"
+    assert REP.clean("=HYPERLINK(1)") == "'=HYPERLINK(1)"
+    assert len(REP.clean("x" * 1000)) == REP.MAX_NOTE
+    assert REP.notes_text(["one\n| forged | 9 |", "two"]) == "one / forged / 9 /; two"
+
+
+def test_csv_writer_rows_survive_commas_quotes_and_newlines(tmp_path):
+    maxima = {"ch01_ex1": 2.0, "ch01_ex2": 3.0}
+    result = REP.GradeResult('kim,"lee"\nx', "a,b.ipynb", {"ch01_ex1": 2.0, "ch01_ex2": 0.0}, maxima,
+                             ['failed: ex2_test Bad\nName,9,9', "ok"], 1.25, sha256="ab" * 32)
+    path = tmp_path / "s.csv"
+    with REP.CsvWriter(path, "01_demo", maxima) as writer:
+        writer.write(result)
+        assert len(path.read_text(encoding="utf-8").splitlines()) == 3  # flushed per row
+    rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))
+    assert rows[0] == ["student", "submission", "chapter", "ch01_ex1", "ch01_ex2", "total",
+                       "max_total", "seconds", "notes", "sha256"]
+    assert rows[1][:7] == ["(max)", "", "01_demo", "2", "3", "5", "5"]
+    assert rows[2] == ['kim,"lee" x', "a,b.ipynb", "01_demo", "2", "0", "2", "5", "1.2",
+                       "failed: ex2_test Bad Name,9,9; ok", "ab" * 32]
+    assert len(rows) == 3
+
+
+# ----------------------------------------------------------------------------- tamper
+def test_compare_reports_replaced_removed_and_added_hooks():
+    base = {"builtins.abs": "f:1", "numpy.allclose": "f:2", "ip.ast_transformers": [], "x": "1"}
+    now = {"builtins.abs": "f:9", "ip.ast_transformers": ["t:3"], "x": "1", "ip.events.post": ["c:4"]}
+    assert T.compare(base, now) == ["builtins.abs replaced", "numpy.allclose removed",
+                                    "ip.ast_transformers changed (0 -> 1)", "ip.events.post added"]
+    assert T.compare(base, dict(base)) == []
+    assert T.compare({f"k{i}": "1" for i in range(9)}, {}, limit=2)[-1] == "and 7 more"
+
+
+def test_strip_nonce_removes_only_the_nonce_line():
+    cell = v4.new_code_cell("x")
+    cell.outputs = [v4.new_output("stream", name="stdout", text="keep\nnonce-abc\n")]
+    assert T.strip_nonce(cell, "nonce-abc") is True
+    assert cell.outputs[0]["text"] == "keep\n"
+    assert T.strip_nonce(cell, "nonce-abc") is False
+
+
+# ----------------------------------------------------------------------------- sandbox choice
+def test_without_bubblewrap_grading_warns_loudly_but_fails_in_ci(monkeypatch, capsys):
+    monkeypatch.setattr(RUN, "sandbox_problem", lambda: "bwrap not found")
+    monkeypatch.delenv("CI", raising=False)
+    assert RUN.use_sandbox(None) is False
+    assert "student code is NOT isolated (bwrap not found)" in capsys.readouterr().err
+    assert RUN.use_sandbox(False) is False
+    with pytest.raises(RuntimeError, match="not available"):
+        RUN.use_sandbox(True)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(RuntimeError, match="bwrap not found"):
+        RUN.use_sandbox(None)
+
+
+# ----------------------------------------------------------------------------- release API
+def test_student_edition_can_keep_lesson_outputs_only():
+    nb = _demo_notebook()
+    _cell(nb, "ch01_ex1_solution").outputs = [v4.new_output("stream", name="stdout", text="6\n")]
+    plain = R.student_edition(nb, name="01_demo.ipynb")
+    assert all(not c.get("outputs") for c in plain.cells if c.cell_type == "code")
+    kept = R.student_edition(nb, keep_lesson_outputs=True, name="01_demo.ipynb")
+    assert kept.cells[2].outputs[0]["text"] == "3\n" and kept.cells[2].execution_count == 3
+    assert _cell(kept, "ch01_ex1_solution").outputs == []
+    assert R.find_leaks(kept, nb, lesson_outputs_allowed=True) == []
+    assert any("has outputs" in p for p in R.find_leaks(kept, nb))
+    leaky = nbformat.reads(nbformat.writes(kept), 4)
+    leaky.cells[2].outputs = [v4.new_output("stream", name="stdout", text="secret_twice = 2 * x\n")]
+    assert any("in an output" in p for p in R.find_leaks(leaky, nb, lesson_outputs_allowed=True))
+    with pytest.raises(TypeError):
+        R.student_edition({"cells": []})
+
+
+# ----------------------------------------------------------------------------- the runner
+def test_runner_uses_this_venv_not_a_registered_python3_kernel(tmp_path, monkeypatch):
+    bogus = tmp_path / "jupyter" / "kernels" / "python3"
+    bogus.mkdir(parents=True)
+    (bogus / "kernel.json").write_text(json.dumps(
+        {"argv": ["/bin/false", "{connection_file}"], "display_name": "wrong", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    nb = v4.new_notebook(cells=[v4.new_code_cell(
+        "import os, sys\nprint(sys.executable)\nprint(os.environ['COURSE_OFFLINE'], os.environ['OMP_NUM_THREADS'])\n"
+        "print(os.getcwd())")])
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, str(path))
+    RN.execute_in_place(path)
+    done = nbformat.read(str(path), 4)
+    assert done.cells[0].outputs[0]["text"].splitlines() == [sys.executable, "1 1", str(tmp_path)]
+    assert done.metadata["kernelspec"]["name"] == "python3"
+
+
+def test_runner_time_limits_and_failures_leave_the_file_unchanged(tmp_path):
+    meta = {"nbgrader": {"solution": True, "grade": False, "grade_id": "ch01_ex1_solution",
+                         "locked": False, "schema_version": 3}}
+    nb = v4.new_notebook(cells=[v4.new_code_cell("import time\ntime.sleep(60)", metadata=meta)])
+    path = tmp_path / "01_x.ipynb"
+    nbformat.write(nb, str(path))
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="interrupted after"):
+        RN.execute_in_place(path, cell_timeout=2)
+    assert path.read_bytes() == before
+    nb = v4.new_notebook(cells=[v4.new_code_cell("1/0"), v4.new_code_cell("x = 1")])
+    nb.cells[0].metadata["tags"] = ["raises-exception"]
+    nbformat.write(nb, str(path))
+    RN.execute_in_place(path)
+    assert nbformat.read(str(path), 4).cells[0].outputs[0]["ename"] == "ZeroDivisionError"
+    with pytest.raises(ValueError, match="timeout must be a positive"):
+        RN.execute_notebook(nb, tmp_path, timeout=0)
+
+
+def test_chapters_helpers_tolerate_broken_metadata():
+    assert C.nbgrader_meta({"metadata": {"nbgrader": "oops"}}) == {}
+    assert C.nbgrader_meta({"metadata": []}) == {}
+    assert C.is_exercise_cell({"metadata": {"nbgrader": {"grade": True}}})
+    assert C.short("ch05_ex1_test") == "ex1_test" and C.exercise_key("ch05_ex1_test") == "ch05_ex1"
