@@ -2,10 +2,12 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3
+PYTHON ?=
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.course-installed
+DOCTOR_OK := $(VENV)/.course-doctor-ok
+WORKSPACE ?= workspace
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 NB     ?= notebooks
@@ -17,28 +19,47 @@ export JUPYTER_PLATFORM_DIRS := 1
 # `make lab` and `make data DOWNLOAD=1` may download the full MNIST when online.
 test test-unit test-nb test-offline execute: export COURSE_OFFLINE = 1
 
-.PHONY: help setup system lab test test-unit test-nb test-offline execute data doctor clean \
+.PHONY: help setup system lab lab-instructor workspace check FORCE test test-unit test-nb test-offline execute data doctor clean \
         assignments autograde benchmark lock book
 
 help: ## list the targets
 	@echo "딥러닝 기초 — make targets"
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-13s %s\n", $$1, $$2}'
-	@echo "Variables: HOST=$(HOST) PORT=$(PORT) NB=<notebook or folder> PYTHON=$(PYTHON) EDITION=student|instructor (make book)"
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@echo "Variables: HOST=$(HOST) PORT=$(PORT) NB=<notebook or folder> CHAPTER=05 (make check)"
+	@echo "  PYTHON=python3.11 (default: the first of python3, python3.11, python3.12, python3.10 that works)"
+	@echo "  TORCH=cpu (make setup, Linux: PyTorch's CPU-only wheels from download.pytorch.org; TORCH=cuda goes back)"
+	@echo "  EDITION=student|instructor (make book)"
 
-setup: $(STAMP) system ## create .venv, install locked packages, dot, Korean font and data (idempotent)
+# setup: Python pre-flight (before any download), .venv (a half-made one is rebuilt), the locked
+# packages, system pieces (root: apt-get; else the Korean font for the user), data, then the
+# doctor: it prints the command per platform for what is still missing and fails without `dot`.
+# `make setup` and `make lab` always run the doctor; other targets only after a (re)install.
+setup: $(STAMP) system ## check Python, create .venv, install locked packages, font, data; then the doctor (fails without dot)
 	@$(PY) -m course_utils.data prepare --quiet
+	@if [ -n "$(filter setup lab,$(MAKECMDGOALS))" ] || [ ! -e $(DOCTOR_OK) ] || [ $(STAMP) -nt $(DOCTOR_OK) ]; then \
+	  rm -f $(DOCTOR_OK); $(PY) scripts/finish_setup.py && touch $(DOCTOR_OK); fi
 
-$(STAMP): requirements-lock.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -r requirements-lock.txt
-	$(PY) -m pip install --disable-pip-version-check --no-deps -e .
+$(STAMP): requirements-lock.txt pyproject.toml $(if $(TORCH),FORCE,)
+	@bash scripts/ensure_venv.sh $(VENV) $(PYTHON)
+	@$(PY) scripts/install_packages.py $(if $(TORCH),--torch $(TORCH),)
 	@touch $@
 
-system: ## install graphviz (dot), fonts-nanum and Fashion-MNIST when root; else print the command
-	@bash scripts/setup_system.sh
+FORCE:
 
-lab: setup ## open JupyterLab on notebooks/ (HOST=..., PORT=...)
-	$(VENV)/bin/jupyter lab --notebook-dir=notebooks --ip=$(HOST) --port=$(PORT) --no-browser $(if $(filter 0,$(shell id -u)),--allow-root,)
+system: ## graphviz (dot), fonts-nanum, Fashion-MNIST when root; else the Korean font for this user
+	@PY=$(PY) bash scripts/setup_system.sh
+
+lab: setup ## open JupyterLab on your workspace/ (student copies, made on first use; HOST=..., PORT=...)
+	@$(PY) -m course_workspace lab --host $(HOST) --port $(PORT) $(if $(filter-out workspace,$(WORKSPACE)),--workspace $(WORKSPACE),)
+
+lab-instructor: setup ## open JupyterLab on notebooks/ (with answers) and nbgrader's tools
+	@$(PY) -m course_workspace lab --instructor --host $(HOST) --port $(PORT)
+
+workspace: $(STAMP) ## make or refresh workspace/ (new chapters added; your edited copies never overwritten)
+	@$(PY) -m course_workspace build $(if $(filter-out workspace,$(WORKSPACE)),--workspace $(WORKSPACE),)
+
+check: $(STAMP) ## grade your copy in workspace/ with the hidden tests: make check CHAPTER=05
+	@$(PY) -m course_workspace check $(CHAPTER) $(if $(filter-out workspace,$(WORKSPACE)),--workspace $(WORKSPACE),)
 
 test: setup ## unit tests + strict nbval of every notebook (prints pytest's summary)
 	$(PY) -m pytest -q tests $(NB) $(NBVAL)
@@ -79,6 +100,6 @@ book: setup ## build the web book into book/_build/html/ (EDITION=instructor: wi
 lock: ## regenerate requirements-lock.txt from the current .venv (atomic: a failed run keeps the old lock)
 	$(PY) scripts/make_lock.py --output requirements-lock.txt
 
-clean: ## remove caches, releases and grading output (keeps .venv and data)
+clean: ## remove caches, releases and grading output (keeps .venv, data and your workspace/)
 	rm -rf release autograded .pytest_cache notebooks/.ipynb_checkpoints book/_build
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -exec rm -rf {} +

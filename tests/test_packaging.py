@@ -34,8 +34,28 @@ def test_python_versions_declared():
     assert "python=3.11" in ENV["dependencies"]
 
 
+def all_direct(extras=None):
+    """Requirement strings of the default dependencies and of the named extras (all: None)."""
+    groups = PYPROJECT["project"].get("optional-dependencies", {})
+    names = groups if extras is None else extras
+    return list(PYPROJECT["project"]["dependencies"]) + [d for g in names for d in groups[g]]
+
+
+def test_dependency_split_light_default_instructor_dev():
+    """The default set is what the notebooks need; grading and test tools are extras."""
+    def names(specs):
+        return {normalize_name(Requirement(s).name) for s in specs}
+
+    default = names(PYPROJECT["project"]["dependencies"])
+    extras = {k: names(v) for k, v in PYPROJECT["project"]["optional-dependencies"].items()}
+    assert {"torch", "numpy", "matplotlib", "graphviz", "jupyterlab", "koreanize-matplotlib"} <= default
+    assert not default & {"nbgrader", "nbval", "pytest", "jupytext", "pytest-xdist", "selenium", "sphinx"}
+    assert "nbgrader" in extras["instructor"]
+    assert {"pytest", "nbval", "jupytext", "pytest-xdist", "selenium"} <= extras["dev"]
+
+
 def test_every_direct_dependency_is_locked_within_its_range():
-    for spec in PYPROJECT["project"]["dependencies"]:
+    for spec in all_direct():
         req = Requirement(spec)
         name = normalize_name(req.name)
         assert name in LOCK, f"{name} is not in requirements-lock.txt"
@@ -48,7 +68,8 @@ def test_required_pins():
 
 def test_environment_yml_matches_the_lock():
     conda, pip = env_pins()
-    direct = [normalize_name(Requirement(s).name) for s in PYPROJECT["project"]["dependencies"]]
+    # the conda environment is the learner's: default dependencies + the instructor extra
+    direct = [normalize_name(Requirement(s).name) for s in all_direct(["instructor"])]
     for name in direct:
         version = conda.get(name) or pip.get(name)
         assert version, f"{name} is missing from environment.yml"
