@@ -124,6 +124,28 @@ def _default_layer_names(n_layers: int) -> list[str]:
     return ["입력층", *hidden, "출력층"]
 
 
+def _label_fraction(tails: Sequence[float], heads: Sequence[float], x_step: float,
+                    half_width: float = 0.25) -> float:
+    """Where along one layer's edges (fraction ``t`` from the tail) to put on-edge labels.
+
+    ``tails``/``heads`` are the nodes' y positions (inches), ``x_step`` the gap between the
+    columns. Every label sits on its own edge at the same ``t``; the chosen ``t`` (0.35–0.72)
+    keeps the other edges and labels as far as possible from each label box
+    (``half_width`` inches either side of its centre).
+    """
+    edges = [(a, (b - a) / x_step) for a in tails for b in heads]   # (start y, slope)
+    if len(edges) < 2:
+        return 0.5
+    best_t, best = 0.5, -np.inf
+    for t in np.linspace(0.35, 0.72, 38):
+        ys = [a + s * t * x_step for a, s in edges]
+        clearance = min(abs(ys[q] - ys[p]) - abs(edges[q][1]) * half_width
+                        for p in range(len(edges)) for q in range(len(edges)) if p != q)
+        if clearance > best + 1e-9:
+            best_t, best = float(t), clearance
+    return best_t
+
+
 def network_diagram(
     layer_sizes: Sequence[int],
     *,
@@ -136,6 +158,7 @@ def network_diagram(
     title: Optional[str] = None,
     precision: int = 2,
     edge_colors: str = "sign",
+    weight_labels: str = "head",
 ) -> "graphviz.Digraph":
     """Draw a fully connected network (a perceptron is ``layer_sizes=[2, 1]``).
 
@@ -158,6 +181,10 @@ def network_diagram(
       leaving the same node gets that node's colour (:data:`SOURCE_COLORS`, cycling), label
       included, and negative weights are drawn dashed — so a reader can tell which label
       belongs to which of two crossing edges.
+    - ``weight_labels``: ``"head"`` (default: each weight label near its edge's head, off to
+      one side) or ``"edge"``: each label in a small white box *on* its own edge, all labels of
+      a layer at the same fraction of the way along, chosen so that other edges and labels
+      pass as far from every box as possible (see ``_label_fraction``).
 
     Raises ``ValueError``/``TypeError`` naming the argument, the expected shape and what
     was given. Raises :class:`DotNotFoundError` when graphviz's ``dot`` is missing.
@@ -189,6 +216,8 @@ def network_diagram(
         values = [_as_vector(f"values[{l}]", v, sizes[l]) for l, v in enumerate(values)]
     if edge_colors not in ("sign", "source"):
         raise ValueError(f"edge_colors must be 'sign' or 'source', got {edge_colors!r}")
+    if weight_labels not in ("head", "edge"):
+        raise ValueError(f"weight_labels must be 'head' or 'edge', got {weight_labels!r}")
     if activations is not None and len(activations) != L:
         raise ValueError(f"activations must have {L} names (one per weight layer), got {len(activations)}")
 
@@ -223,6 +252,9 @@ def network_diagram(
                    width="0.85", fixedsize="true" if len(lines) < 3 else "false",
                    pos=f"{x:.2f},{top - i * y_step:.2f}!")
     for layer in range(L):
+        tails = [((sizes[layer] - 1) / 2 - i) * y_step for i in range(sizes[layer])]
+        heads = [((sizes[layer + 1] - 1) / 2 - j) * y_step for j in range(sizes[layer + 1])]
+        t_label = _label_fraction(tails, heads, x_step) if weight_labels == "edge" else None
         for i in range(sizes[layer]):
             for j in range(sizes[layer + 1]):
                 attrs = {}
@@ -240,13 +272,16 @@ def network_diagram(
                     # near their own target node, clear of the crossings mid-gap.
                     dy = ((sizes[layer] - 1) / 2 - i - (sizes[layer + 1] - 1) / 2 + j) * y_step
                     gap = max(np.hypot(x_step, dy) - 0.95, 0.5) * 72
-                    attrs.update(
-                        color=color,
-                        fontcolor=color,
-                        penwidth=f"{0.6 + 2.4 * abs(w) / wmax:.2f}",
-                        headlabel=fmt(w, precision),
-                        labeldistance=f"{LABEL_FRACTION * gap / 10:.2f}",
-                        labelangle="18", labelfontsize="11",
-                    )
+                    attrs.update(color=color, penwidth=f"{0.6 + 2.4 * abs(w) / wmax:.2f}")
+                    if t_label is None:
+                        attrs.update(fontcolor=color, headlabel=fmt(w, precision),
+                                     labeldistance=f"{LABEL_FRACTION * gap / 10:.2f}",
+                                     labelangle="18", labelfontsize="11")
+                    else:  # a white box on the edge itself, drawn over the edges (edgesfirst)
+                        y = tails[i] + t_label * (heads[j] - tails[i])
+                        g.node(f"w{layer}_{i}_{j}", fmt(w, precision), shape="box", style="filled",
+                               fillcolor="white", color="white", fontcolor=color, fontsize="11",
+                               margin="0.02,0.01", width="0", height="0",
+                               pos=f"{(layer + t_label) * x_step:.2f},{y:.2f}!")
                 g.edge(f"L{layer}_{i}", f"L{layer + 1}_{j}", **attrs)
     return g

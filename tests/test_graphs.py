@@ -106,3 +106,29 @@ def test_network_diagram_can_colour_edges_by_source_node():
     assert graphs.NEGATIVE not in src                                        # sign is not the colour here
     with pytest.raises(ValueError, match="edge_colors"):
         graphs.network_diagram([2, 1], edge_colors="rainbow")
+
+
+def test_network_diagram_can_put_each_weight_label_on_its_own_edge():
+    import re
+
+    W1 = np.array([[-11.14, -14.2], [10.3, -11.7], [0.28, 7.88], [0.07, 0.16]])   # (4, 2)
+    W2 = np.array([[7.7, 5.59, 11.88, -3.33]])
+    src = graphs.network_diagram([2, 4, 1], weights=[W1, W2], weight_labels="edge").source
+    pos = {name: tuple(map(float, xy.split(",")))
+           for name, xy in re.findall(r'^\s*(\w+) \[.*?pos="([-0-9.,]+)!"', src, flags=re.M)}
+    assert "headlabel" not in src
+    for layer, W in enumerate([W1, W2]):
+        fractions = set()
+        for j, i in np.ndindex(W.shape):
+            label = f"w{layer}_{i}_{j}"
+            assert re.search(rf'{label} \[label="?{re.escape(graphs.fmt(W[j, i]))}"? ', src), label
+            (x0, y0), (x1, y1), (x, y) = pos[f"L{layer}_{i}"], pos[f"L{layer + 1}_{j}"], pos[label]
+            t = (x - x0) / (x1 - x0)
+            assert 0.3 <= t <= 0.75 and abs(y - (y0 + t * (y1 - y0))) < 0.03   # on the straight edge
+            fractions.add(round(t, 2))
+        assert len(fractions) == 1                                              # one fraction per layer
+    # the labels of one layer keep apart: no two label centres closer than 0.3 in vertically
+    ys = sorted(pos[f"w0_{i}_{j}"][1] for j, i in np.ndindex(W1.shape))
+    assert min(np.diff(ys)) > 0.3
+    with pytest.raises(ValueError, match="weight_labels"):
+        graphs.network_diagram([2, 1], weight_labels="middle")
