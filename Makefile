@@ -26,7 +26,7 @@ help: ## list the targets
 	@echo "딥러닝 기초 — make targets"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | awk -F'\t' '{printf "  make %-15s %s\n", $$1, $$2}'
 	@echo "Variables: HOST=$(HOST) PORT=$(PORT) NB=<notebook or folder> CHAPTER=05 (make check)"
-	@echo "  PYTHON=python3.11 (default: the first of python3, python3.11, python3.12, python3.10 that works)"
+	@echo "  PYTHON=python3.11 (make setup; default: the first of python3, python3.11, python3.12 that is 3.11-3.12 with venv)"
 	@echo "  TORCH=cpu (make setup, Linux: PyTorch's CPU-only wheels from download.pytorch.org; TORCH=cuda goes back)"
 	@echo "  EDITION=student|instructor (make book)"
 

@@ -10,7 +10,7 @@ options, so nothing in the user's or the environment's Jupyter configuration cha
   disables nbgrader's and Jupytext's lab extensions, its ``overrides.json`` opens Markdown
   rendered;
 - ``--ServerApp.jpserver_extensions=<nbgrader module>=False`` for nbgrader's server extensions;
-- ``--ServerApp.default_url=/lab/tree/00_목차.md``: the address printed (and opened) shows
+- ``--LabApp.default_url=/lab/tree/00_목차.md``: the address printed (and opened) shows
   the landing page.
 
 ``instructor=True`` (``make lab-instructor``) opens ``notebooks/`` with everything enabled.
@@ -49,7 +49,7 @@ def lab_command(workspace: Optional[PathLike] = None, host: str = "127.0.0.1", p
         cmd.append(f"--LabApp.app_settings_dir={LAB_SETTINGS}")
         cmd += [f"--ServerApp.jpserver_extensions={name}=False" for name in NBGRADER_SERVER_EXTENSIONS]
         if (folder / INDEX).is_file():
-            cmd.append(f"--ServerApp.default_url=/lab/tree/{quote(INDEX)}")
+            cmd.append(f"--LabApp.default_url=/lab/tree/{quote(INDEX)}")
     if allow_root:
         cmd.append("--allow-root")
     return cmd

@@ -5,13 +5,16 @@
 #   bash scripts/check_python.sh [PYTHON]
 #
 # With PYTHON (a command or a path) only that interpreter is checked; without it python3,
-# python3.11, python3.12, python3.10 and python are tried in turn. On success the chosen
+# python3.11, python3.12 and python are tried in turn. On success the chosen
 # interpreter's command is printed on stdout (exit 0). Otherwise one message says what was
 # found, what is needed and the install command per platform, on stderr (exit 1).
 # Written for bash 3.2 (macOS) and for any Python the user may have, 2.7 included.
 set -u
 
-MIN_MINOR=10   # pyproject.toml: requires-python = ">=3.10,<3.13"
+# make setup installs requirements-lock.txt, whose pins (numpy 2.4, pandas 3.1, ...) need
+# Python 3.11 or 3.12 (tests/test_setup.py checks these numbers against the lock). pyproject.toml
+# allows 3.10 too: the light path (pip install -e .) then picks older versions.
+MIN_MINOR=11
 MAX_MINOR=12
 TESTED=3.11
 
@@ -38,7 +41,7 @@ found=()
 if [ $# -ge 1 ] && [ -n "$1" ]; then
   candidates=("$1")
 else
-  candidates=(python3 python3.11 python3.12 python3.10 python)
+  candidates=(python3 python3.11 python3.12 python)
 fi
 
 no_venv=""
@@ -69,7 +72,7 @@ done
 {
   echo "make setup: 이 코스를 설치할 Python이 없습니다 (no usable Python; nothing was downloaded)."
   if [ ${#found[@]} -eq 0 ]; then
-    echo "  찾은 것 (found):    python3, python3.10-3.12, python: none on PATH"
+    echo "  찾은 것 (found):    python3, python3.11, python3.12, python: none on PATH"
   else
     first=1
     for f in "${found[@]}"; do
@@ -77,6 +80,7 @@ done
     done
   fi
   echo "  필요한 것 (needed): Python 3.${MIN_MINOR}-3.${MAX_MINOR} (tested: ${TESTED}) with the venv module and pip"
+  echo "                      (Python 3.10: only the light install, pip install -e ., with older versions; untested)"
   if [ -n "$no_venv" ]; then
     mm=${no_venv%.*}
     echo "  Python ${mm}는 맞지만 venv/ensurepip가 없습니다 (Debian/Ubuntu ship them separately):"
@@ -86,7 +90,7 @@ done
   fi
   echo "  설치 (install one, then run the 'then' command):"
   echo "    Debian/Ubuntu:  sudo apt-get install python3.11 python3.11-venv    then: make setup PYTHON=python3.11"
-  echo "                    (no python3.10-3.12 package, e.g. Debian 13: use conda or pyenv)"
+  echo "                    (Ubuntu 24.04: python3.12 python3.12-venv; no 3.11/3.12 package, e.g. Debian 13: conda or pyenv)"
   echo "    Fedora:         sudo dnf install python3.11                        then: make setup PYTHON=python3.11"
   echo "    macOS Homebrew: brew install python@3.11                           then: make setup PYTHON=python3.11"
   echo "    conda:          conda create -n py311 python=3.11 && conda activate py311   then: make setup PYTHON=python"

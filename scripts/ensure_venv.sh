@@ -22,8 +22,8 @@ state() {  # prints ok | missing | broken: <why>
   v=$("$py" -c 'import sys; print("%d.%d" % tuple(sys.version_info[:2]))' 2>/dev/null | tail -n 1)
   if [ -z "$v" ]; then echo "broken: $py does not start"; return; fi
   case "$v" in
-    3.1[0-2]) ;;
-    *) echo "broken: Python $v (the course needs 3.10-3.12)"; return ;;
+    3.11|3.12) ;;
+    *) echo "broken: Python $v (make setup needs 3.11 or 3.12)"; return ;;
   esac
   if ! "$py" -m pip --version >/dev/null 2>&1; then echo "broken: no pip in $venv"; return; fi
   echo "ok"
