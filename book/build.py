@@ -25,6 +25,11 @@ BOOK = Path(__file__).resolve().parent
 ROOT = BOOK.parent
 NOTEBOOKS = ROOT / "notebooks"
 EDITIONS = ("student", "instructor")
+INSTRUCTOR_PARAGRAPH = (
+    "이 사이트는 연습문제의 답과 채점용 숨은 테스트가 그대로 들어 있는 **강사용 판**입니다. 혼자 공부하며 답을\n"
+    "맞춰 보는 용도로 쓰고, 수업 중인 학생에게는 학생용 판(`make book`)을 공개하세요. 학생용 판에서는 답 자리가\n"
+    "`# YOUR CODE HERE`와 `raise NotImplementedError()`로 비어 있고 숨은 테스트와 연습문제 셀의 출력이 없습니다.\n\n"
+)
 
 
 def work_dir(edition: str) -> Path:
@@ -103,7 +108,7 @@ def prepare_sources(edition: str) -> Path:
         _write(src / path.name, nbformat.writes(page) + "\n", keep)
         entries.append((path.stem, _title(nb)))
     listing = ["## 장 목록", ""]
-    listing += [f"{i}. [{title}]({stem}.ipynb)" for i, (stem, title) in enumerate(entries)]
+    listing += [f"- [{title}]({stem}.ipynb)" for stem, title in entries]
     toc = ["", "```{toctree}", ":hidden:", ":caption: 장", ""] + [stem for stem, _ in entries]
     if (NOTEBOOKS / "glossary.md").exists():
         _write(src / "glossary.md", (NOTEBOOKS / "glossary.md").read_text(encoding="utf-8"), keep)
@@ -114,8 +119,10 @@ def prepare_sources(edition: str) -> Path:
     if "<!-- chapters -->" not in intro:
         raise ValueError("book/intro.md lost its <!-- chapters --> marker")
     if edition == "instructor":
-        intro = intro.replace("이 사이트는 **학생용 판**입니다.",
-                              "이 사이트는 답이 들어간 **강사용 판**입니다. 학생용 판에서는")
+        student_paragraph = re.compile(r"^이 사이트는 \*\*학생용 판\*\*입니다\..*?\n\n", re.S | re.M)
+        if not student_paragraph.search(intro):
+            raise ValueError("book/intro.md lost its '이 사이트는 **학생용 판**입니다.' paragraph")
+        intro = student_paragraph.sub(INSTRUCTOR_PARAGRAPH, intro, count=1)
     intro = intro.replace("<!-- chapters -->", "\n".join(listing + toc))
     _write(src / "index.md", intro, keep)
     for old in src.rglob("*"):

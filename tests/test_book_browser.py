@@ -88,7 +88,8 @@ def driver():
     browser.set_page_load_timeout(60)
     browser.set_script_timeout(30)
     browser.execute_cdp_cmd("Network.enable", {})
-    browser.execute_cdp_cmd("Network.setCacheDisabled", {"cacheDisabled": False})
+    browser.get("about:blank")
+    browser.get_log("browser"), browser.get_log("performance")  # start-up noise
     try:
         yield browser
     finally:
@@ -157,14 +158,19 @@ def network_problems(browser, base):
         if method == "Network.requestWillBeSent":
             url = params["request"]["url"]
             urls[params["requestId"]] = url
-            if not (url.startswith(base) or url.startswith(("data:", "blob:", "about:"))):
+            internal = url.startswith(("data:", "blob:", "about:", "chrome:", "chrome-untrusted:",
+                                       "chrome-extension:", "devtools:"))  # the browser's own pages
+            if not (url.startswith(base) or internal):
                 problems.append(f"request to another host: {url}")
         elif method == "Network.responseReceived":
             status = params["response"]["status"]
             if status >= 400:
                 problems.append(f"HTTP {status}: {params['response']['url']}")
         elif method == "Network.loadingFailed" and not params.get("canceled"):
-            problems.append(f"failed: {urls.get(params['requestId'], '?')} ({params.get('errorText')})")
+            # a request this page made was logged (requestWillBeSent) after the last flush;
+            # one that was not is the browser's own start-up traffic
+            if params["requestId"] in urls:
+                problems.append(f"failed: {urls[params['requestId']]} ({params.get('errorText')})")
     return problems
 
 
@@ -242,9 +248,10 @@ def search(driver, server, word):
         lambda d: next((e for e in d.find_elements(By.CSS_SELECTOR, "form.bd-search input[name=q]")
                         if e.is_displayed()), None))
     box.send_keys(word, Keys.ENTER)
+    # searchtools.js replaces the heading's text (and its progress dots) when the list is complete
     WebDriverWait(driver, 30).until(lambda d: "search.html" in d.current_url and d.execute_script(
-        "const s = document.querySelector('#search-results .search-summary');"
-        "return s && s.textContent.length > 0;"))
+        "const h = document.querySelector('#search-results h2');"
+        "return Boolean(h && !h.querySelector('span') && document.querySelector('#search-results ul.search'));"))
     assert urllib.parse.parse_qs(urllib.parse.urlparse(driver.current_url).query)["q"] == [word]
     links = driver.execute_script(
         "return [...document.querySelectorAll('#search-results ul.search li > a')].map(a => a.getAttribute('href'));")

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 MATHJAX_KEEP = ("tex-chtml-full.js", "output/chtml", "input/tex", "ui", "a11y/assistive-mml.js",
-                "a11y/semantic-enrich.js", "a11y/complexity.js", "a11y/explorer.js", "adaptors")
+                "a11y/semantic-enrich.js", "a11y/complexity.js", "a11y/explorer.js")
 FONT_FILES = {"NanumGothic.ttf": "NanumGothic-subset.woff",
               "NanumGothicBold.ttf": "NanumGothicBold-subset.woff"}
 
