@@ -11,6 +11,8 @@ WORKSPACE ?= workspace
 HOST   ?= 127.0.0.1
 PORT   ?= 8888
 NB     ?= notebooks
+# `make test` runs on TEST_JOBS processes (pytest-xdist; one test file or notebook stays on one worker)
+TEST_JOBS ?= 2
 NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout 900
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
@@ -61,8 +63,8 @@ workspace: $(STAMP) ## make or refresh workspace/ (new chapters added; your edit
 check: $(STAMP) ## grade your copy in workspace/ with the hidden tests: make check CHAPTER=05
 	@$(PY) -m course_workspace check $(CHAPTER) $(if $(filter-out workspace,$(WORKSPACE)),--workspace $(WORKSPACE),)
 
-test: setup ## unit tests + strict nbval of every notebook (prints pytest's summary)
-	$(PY) -m pytest -q tests $(NB) $(NBVAL)
+test: setup ## unit tests + strict nbval of every notebook, TEST_JOBS=2 in parallel (prints pytest's summary)
+	$(PY) -m pytest -q -n $(TEST_JOBS) --dist loadscope tests $(NB) $(NBVAL)
 
 test-unit: setup ## unit tests of course_utils and the course only
 	$(PY) -m pytest -q tests
