@@ -64,6 +64,7 @@ def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_
     check_seconds("timeout", timeout)
     check_seconds("cell_timeout", cell_timeout)
     work = Path(tempfile.mkdtemp(prefix="box-", dir=scratch))
+    box = None
     try:
         kind = Sandbox if sandbox else Unsandboxed
         box = kind(work / "w", data_dir_for(chapter), limits=limits, slot=slot)
@@ -77,4 +78,7 @@ def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_
         box.kill_leftovers()
         return RunOutcome(executed, guard.notes + notes, dict(guard.rejected), sandbox)
     finally:
+        if box is not None:
+            box.kill_leftovers()
+            box.release()
         shutil.rmtree(work, ignore_errors=True)

@@ -41,6 +41,8 @@ GiB = 1024 ** 3
 INSTALL_HINT = ("install bubblewrap to isolate student code: sudo apt-get install -y bubblewrap "
                 "(make setup does it when run as root)")
 BASE_UID = 62000
+UID_RANGE = 3000
+UID_LOCKS = Path("/run/course-grader-uids") if os.path.isdir("/run") else Path("/tmp/course-grader-uids")
 
 
 @dataclass
@@ -147,6 +149,9 @@ class Unsandboxed:
     def kill_leftovers(self) -> int:
         return 0
 
+    def release(self) -> None:
+        pass
+
 
 class Sandbox:
     """One bubblewrap sandbox around one kernel, rooted in the private folder ``work``.
@@ -161,7 +166,8 @@ class Sandbox:
         self.data_dir = Path(data_dir).resolve()
         self.limits = limits or Limits()
         self.root = os.geteuid() == 0
-        self.uid = BASE_UID + (slot % 3000) if self.root else None
+        self._lock = None
+        self.uid = self._claim_uid(slot) if self.root else None
         for sub in ("notebooks", "data", "home", "run", "home/.cache"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
         _copy_font_cache(self.work / "home")
@@ -170,6 +176,33 @@ class Sandbox:
                 for name in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
                     os.chown(name, self.uid, self.uid)
             os.chmod(self.work, 0o700)
+
+    def _claim_uid(self, slot: int) -> int:
+        """A uid no other running sandbox uses (an exclusive lock per uid, held until
+        :meth:`release`), so killing "every process of this uid" never hits another run."""
+        import fcntl
+
+        UID_LOCKS.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for k in range(UID_RANGE):
+            uid = BASE_UID + (slot + k) % UID_RANGE
+            fh = open(UID_LOCKS / f"{uid}.lock", "w")
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                fh.close()
+                continue
+            if processes_of_uid(uid):  # someone else's leftovers: do not share
+                fh.close()
+                continue
+            self._lock = fh
+            return uid
+        raise RuntimeError(f"no free sandbox uid in {BASE_UID}..{BASE_UID + UID_RANGE - 1}")
+
+    def release(self) -> None:
+        """Give the uid back (after :meth:`kill_leftovers`)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @property
     def cwd(self) -> Path:
