@@ -39,10 +39,21 @@ def korean_search():
 
 @pytest.fixture(scope="session")
 def site():
+    """The student site, built once; a file lock keeps two pytest-xdist workers from building
+    into the same folder at the same time (the second one finds it fresh)."""
     book = book_module()
-    if book.is_stale("student"):
-        subprocess.run([sys.executable, str(BOOK / "build.py"), "--quiet"], cwd=ROOT, check=True,
-                       timeout=600)
+    lock_path = book.work_dir("student") / ".build.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no parallel workers there
+            fcntl = None
+        if fcntl:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        if book.is_stale("student"):
+            subprocess.run([sys.executable, str(BOOK / "build.py"), "--quiet"], cwd=ROOT, check=True,
+                           timeout=600)
     return book.site_dir("student")
 
 
