@@ -72,14 +72,12 @@ def page(site, name):
     return _parse(path, path.stat().st_mtime)
 
 
-def code_and_text(html: str) -> str:
-    """Visible text of a page; code blocks joined without separators so that Pygments' token
-    spans give back the original source lines."""
-    soup = BeautifulSoup(html, "html.parser")
+def code_and_text(html) -> str:
+    """Visible text of a page (a parsed page or an HTML string; not modified); code blocks
+    joined without separators so that Pygments' token spans give back the source lines."""
+    soup = BeautifulSoup(html, "html.parser") if isinstance(html, str) else html
     parts = [pre.get_text() for pre in soup.find_all("pre")]
-    for pre in soup.find_all("pre"):
-        pre.decompose()
-    parts.append(soup.get_text("\n"))
+    parts += [s for s in soup.find_all(string=True) if s.find_parent("pre") is None]
     return "\n".join(parts)
 
 
@@ -218,7 +216,7 @@ def test_student_edition_leaks_no_solution_or_hidden_test_line(site):
     for path in chapter_paths():
         secrets = secret_lines(nbformat.read(path, as_version=4))
         checked += len(secrets)
-        html = code_and_text((site / (path.stem + ".html")).read_text(encoding="utf-8"))
+        html = code_and_text(page(site, path.stem + ".html"))
         served = nbformat.read(site / "notebooks" / path.name, as_version=4)
         served_text = "\n".join(c.source for c in served.cells)
         served_text += "\n".join(o.get("text", "") + "\n" + str(o.get("data", {}).get("text/plain", ""))
