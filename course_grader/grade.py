@@ -19,6 +19,7 @@ import hashlib
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -91,6 +92,18 @@ def intake(submissions: Sequence[Path], private: Path) -> List[tuple]:
         except OSError as exc:
             rows.append((None, "", f"unreadable file ({type(exc).__name__}): not executed, all 0"))
     return rows
+
+
+def _die_with_parent() -> None:
+    """Pool worker initializer: on Linux, the worker is killed when the grader dies."""
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+            import signal
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGKILL))  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
 
 
 def grade_one(task: Task) -> GradeResult:
@@ -196,7 +209,8 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
                     flush()
             else:
                 ctx = multiprocessing.get_context("spawn")
-                with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+                with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
+                                            initializer=_die_with_parent) as pool:
                     futures = {pool.submit(grade_one, t): t for t in tasks}
                     for future in cf.as_completed(futures):
                         task = futures[future]
