@@ -24,7 +24,7 @@ from course_grader import grade as G
 from course_grader import merge as M
 from course_grader import release as R
 from course_grader import report as REP
-from course_grader import run as RUN
+from course_grader import runner as RUN
 from course_grader.__main__ import main as cli_main
 
 v4 = nbformat.v4

@@ -174,7 +174,7 @@ def batch(tmp_path_factory):
     protected = [repo_cu, chapter.parent, tmp / "course" / "data", subs, released.parent]
     before = _digest(protected)
     started = time.monotonic()
-    results = G.autograde(chapter, paths, timeout=120, cell_timeout=10, csv_path=tmp / "scores.csv",
+    results = G.autograde(chapter, paths, timeout=300, cell_timeout=30, csv_path=tmp / "scores.csv",
                           out=tmp / "graded", quiet=True, jobs=2, sandbox=True)
     elapsed = time.monotonic() - started
     time.sleep(0.5)

@@ -178,3 +178,26 @@ def test_chapters_helpers_tolerate_broken_metadata():
     assert C.nbgrader_meta({"metadata": []}) == {}
     assert C.is_exercise_cell({"metadata": {"nbgrader": {"grade": True}}})
     assert C.short("ch05_ex1_test") == "ex1_test" and C.exercise_key("ch05_ex1_test") == "ch05_ex1"
+
+
+# ----------------------------------------------------------------------------- benchmark builder
+def test_grade_class_builds_a_mixed_class_from_the_release(tmp_path):
+    from conftest import load_benchmark
+    from test_assignments import _make_course
+
+    bench = load_benchmark("grade_class")
+    assert bench.class_mix(40).count("honest") == 20 and bench.class_mix(40).count("looping") == 8
+    with pytest.raises(ValueError):
+        bench.class_mix(3)
+    chapter = _make_course(tmp_path / "c")
+    paths = bench.build_class(chapter, 8, tmp_path / "subs")
+    assert [p.stem.split("_", 1)[1] for p in paths] == bench.class_mix(8)
+    honest = nbformat.read(str(paths[0]), 4)
+    assert _cell(honest, "ch01_ex1_solution").source.strip() == (
+        "def double(x):\n    secret_twice = 2 * x\n    return secret_twice")
+    stub = nbformat.read(str(next(p for p in paths if "stub" in p.name)), 4)
+    assert "raise NotImplementedError()" in _cell(stub, "ch01_ex2_solution").source
+    altered = nbformat.read(str(next(p for p in paths if "altered" in p.name)), 4)
+    assert "return None" in _cell(altered, "ch01_ex3_solution").source
+    looping = nbformat.read(str(next(p for p in paths if "looping" in p.name)), 4)
+    assert sum("while True" in c.source for c in looping.cells) == 1
