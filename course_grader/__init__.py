@@ -11,6 +11,12 @@ of named stages, one small module each::
     score     nbgrader's scoring rule per grade cell
     report    the printed table and the CSV (escaped, row by row)
 
+    grade     the pipeline for one chapter: intake (copy + sha256), stages, --jobs workers
+    runner    the one notebook runner (make execute, the grader, the tests): venv kernel,
+              ipc sockets, environment, time limits, output cap
+    sandbox   bubblewrap + prlimit around one kernel (or a loud unsandboxed fallback)
+    tamper    fingerprint + nonce checks between student cells and test cells
+
 Command line: ``python -m course_grader index|release|autograde`` (``make assignments``,
 ``make autograde``).
 """
