@@ -228,12 +228,12 @@ def format_report(r: CheckResult) -> str:
         shown = r.copy
     saved = time.strftime("%H:%M:%S", time.localtime(r.copy.stat().st_mtime)) if r.copy.exists() else "?"
     lines = [f"{r.chapter} 채점: {shown} (저장 시각 {saved}; 저장하지 않은 변경은 채점되지 않습니다)", ""]
+    shown_hints = set()  # each hint once per report
     for ex in r.exercises:
         mark = "통과" if ex.points >= ex.max_points else ("부분 점수" if ex.points > 0 else "아직")
         lines.append(f"[{mark}] {ex.title}: {ex.points:g}/{ex.max_points:g}점")
         if ex.answer_error:
             lines.append(f"    답 셀 오류: {ex.answer_error}")
-        shown_hints = set()
         for t in ex.tests:
             if t.status == "passed":
                 continue
