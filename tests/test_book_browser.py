@@ -29,8 +29,9 @@ import pytest
 from test_book import book_module, chapter_paths, site  # noqa: F401  (session fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-DRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+# COURSE_CHROMIUM / COURSE_CHROMEDRIVER point at another local build (e.g. on macOS)
+CHROMIUM = os.environ.get("COURSE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+DRIVER = os.environ.get("COURSE_CHROMEDRIVER") or shutil.which("chromedriver") or "/usr/bin/chromedriver"
 INSTALL = ("web-book browser test skipped: install Debian's headless browser with "
            "`sudo apt-get install chromium chromium-driver` (make setup does it when run as root)")
 WIDTHS = {"desktop": (1280, 1400), "phone": (375, 1400)}  # window sizes; screenshots show the window
