@@ -165,7 +165,7 @@ def test_chapter_page_links_its_notebook_shows_outputs_figures_and_math(site, pa
     assert link is not None and (site / "notebooks" / path.name).is_file()
     assert "make lab" in line.get_text() and f"notebooks/{path.name}" in line.get_text()
     assert soup.select_one(".bd-toc") is not None or soup.select_one("#pst-page-toc-nav") is not None
-    stored = nbformat.read(path, as_version=4)
+    stored = nbformat.read(site / "notebooks" / path.name, as_version=4)  # what the page was built from
     lesson_pngs = sum("image/png" in o.get("data", {}) for c in stored.cells
                       if c.cell_type == "code" and not c.metadata.get("nbgrader")
                       for o in c.get("outputs", []))
