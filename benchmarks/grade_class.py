@@ -2,7 +2,7 @@
 """Time the grader on a class: N submissions of one chapter, with and without the sandbox.
 
 usage: python benchmarks/grade_class.py [--chapter 05] [--n 40] [--jobs N] [--cell-timeout 10]
-                                        [--modes sandbox,plain]
+                                        [--modes sandbox,plain] [--overhead PAIRS]
 
 The class is built from the chapter's student release, whatever the chapter's exercises are:
 
@@ -83,6 +83,22 @@ def build_class(chapter: Path, n: int, folder: Path) -> list[Path]:
     return paths
 
 
+def kernel_overhead(chapter: Path, pairs: int = 6) -> tuple[list[float], list[float]]:
+    """Seconds to start a kernel and run one small cell, sandbox and plain, interleaved
+    (``pairs`` of each, so both see the same machine load)."""
+    from course_grader.run import run_submission
+
+    code = "import numpy as np, course_utils\nprint(np.arange(10).sum())"
+    times: dict = {True: [], False: []}
+    for i in range(pairs):
+        for sandbox in (True, False):
+            nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+            start = time.perf_counter()
+            run_submission(nb, chapter, sandbox=sandbox, slot=i)
+            times[sandbox].append(time.perf_counter() - start)
+    return times[True], times[False]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chapter", default="05")
@@ -90,8 +106,16 @@ def main(argv=None) -> int:
     parser.add_argument("--jobs", type=int, default=default_jobs())
     parser.add_argument("--cell-timeout", type=float, default=10.0)
     parser.add_argument("--modes", default="sandbox,plain")
+    parser.add_argument("--overhead", type=int, default=0, metavar="PAIRS",
+                        help="also time PAIRS interleaved sandbox/plain kernel starts")
     args = parser.parse_args(argv)
     chapter = resolve_chapter(args.chapter)
+    if args.overhead:
+        boxed, plain = kernel_overhead(chapter, args.overhead)
+        diffs = [a - b for a, b in zip(boxed, plain)]
+        print(f"kernel start + one cell, {args.overhead} interleaved pairs: sandbox median "
+              f"{statistics.median(boxed):.2f} s, plain {statistics.median(plain):.2f} s, "
+              f"sandbox cost {statistics.median(diffs):+.2f} s (median of pair differences)")
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     with tempfile.TemporaryDirectory(prefix="grade-class-") as tmp:
         subs = build_class(chapter, args.n, Path(tmp) / "subs")
