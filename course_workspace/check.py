@@ -11,8 +11,12 @@ quote a line of a hidden test or solution is withheld.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
+import json
+import os
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -151,6 +155,48 @@ def _autograde(chapter: Path, copy: Path, out: Path, timeout: Optional[float], c
     return autograde(chapter, [copy], **kwargs)[0]
 
 
+CHILD = "COURSE_CHECK_CHILD"
+
+
+def _in_kernel() -> bool:
+    """True inside a running Jupyter kernel (``check`` called from a notebook cell)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def _result_from_json(data: dict) -> "CheckResult":
+    exercises = [ExerciseResult(**{**e, "tests": [TestOutcome(**t) for t in e["tests"]]})
+                 for e in data["exercises"]]
+    return CheckResult(data["chapter"], Path(data["copy"]), exercises, data["notes"], data["seconds"])
+
+
+def _check_in_subprocess(chapter, workspace, copy, notebooks_dir, timeout, cell_timeout, quiet):
+    """Run :func:`check` in a child Python. Inside a notebook the grading kernel's own messages
+    would otherwise land under the learner's cell as red stderr text."""
+    with tempfile.TemporaryDirectory(prefix="course-check-") as tmp:
+        out = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "course_workspace", "check", "--result-json", str(out)]
+        if chapter is not None:
+            cmd.append(str(chapter))
+        for flag, value in (("--workspace", workspace), ("--copy", copy), ("--notebooks", notebooks_dir),
+                            ("--timeout", timeout), ("--cell-timeout", cell_timeout)):
+            if value is not None:
+                cmd += [flag, str(value)]
+        if quiet:
+            cmd.append("--quiet")
+        root = str(Path(__file__).resolve().parents[1])  # importable even without pip install -e .
+        env = dict(os.environ, **{CHILD: "1"})
+        env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [os.environ.get("PYTHONPATH")] if p])
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        if done.stdout:
+            print(done.stdout, end="")
+        if done.returncode or not out.is_file():
+            message = [line for line in done.stderr.splitlines() if not line.startswith("[")]
+            raise ValueError("\n".join(message[-5:]) or f"check failed (exit status {done.returncode})")
+        return _result_from_json(json.loads(out.read_text(encoding="utf-8")))
+
+
 def check(chapter: Optional[PathLike] = None, workspace: Optional[PathLike] = None, *,
           copy: Optional[PathLike] = None, notebooks_dir: Optional[PathLike] = None,
           timeout: Optional[float] = None, cell_timeout: Optional[float] = None,
@@ -163,6 +209,8 @@ def check(chapter: Optional[PathLike] = None, workspace: Optional[PathLike] = No
     ``workspace/``). Raises :class:`NbgraderMissing` (light install), ``FileNotFoundError``
     (no copy) or ``ValueError`` (unknown chapter)."""
     require_nbgrader()
+    if _in_kernel() and not os.environ.get(CHILD):
+        return _check_in_subprocess(chapter, workspace, copy, notebooks_dir, timeout, cell_timeout, quiet)
     from course_grader.chapters import exercise_index, nbgrader_meta, read_notebook, resolve_chapter
     from course_grader.release import secret_lines
 
@@ -269,9 +317,18 @@ def main(argv=None) -> int:
     parser.add_argument("--workspace", default=None, help="workspace folder (default: workspace/)")
     parser.add_argument("--copy", default=None, help="grade this notebook instead")
     parser.add_argument("--cell-timeout", type=float, default=None, help="seconds per exercise cell")
+    parser.add_argument("--timeout", type=float, default=None, help="seconds for the whole notebook")
+    parser.add_argument("--notebooks", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--result-json", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        check(args.chapter or None, args.workspace, copy=args.copy, cell_timeout=args.cell_timeout)
+        result = check(args.chapter or None, args.workspace, copy=args.copy, notebooks_dir=args.notebooks,
+                       timeout=args.timeout, cell_timeout=args.cell_timeout, quiet=args.quiet)
+        if args.result_json:
+            data = dataclasses.asdict(result)
+            data["copy"] = str(result.copy)
+            Path(args.result_json).write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     except NbgraderMissing:
         print(LIGHT_PATH, file=sys.stderr)
         return 2

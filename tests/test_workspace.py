@@ -229,9 +229,20 @@ def test_check_scores_solution_full_untouched_zero_and_never_shows_test_source(t
     secrets = secret_lines(instructor)
     assert "assert double(-4) == -8, 'negative numbers double too'" in secrets
 
-    untouched = check("05", folder, notebooks_dir=notebooks, cell_timeout=60)
-    assert (untouched.points, untouched.max_points) == (0.0, 3.0)
-    assert {t.error for e in untouched.exercises for t in e.tests} == {"NotImplementedError"}
+    # the untouched copy, graded with the documented line from inside a notebook
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(
+        f'import course_workspace; r = course_workspace.check("05", workspace=r"{folder}", '
+        f'notebooks_dir=r"{notebooks}")\nprint("points", r.points, r.max_points, '
+        f'sorted({{t.error for e in r.exercises for t in e.tests}}))')]
+    NotebookClient(nb, timeout=600, kernel_name="python3",
+                   resources={"metadata": {"path": str(folder)}}).execute()
+    outputs = nb.cells[0].outputs
+    assert [(o.output_type, o.get("name")) for o in outputs] == [("stream", "stdout")]  # no red stderr
+    assert "합계 0/3점" in outputs[0].text
+    assert "points 0.0 3.0 ['NotImplementedError']" in outputs[0].text
 
     full = check("05", folder, copy=notebooks / "05_tiny.ipynb", notebooks_dir=notebooks, cell_timeout=60)
     assert (full.points, full.max_points) == (3.0, 3.0)
