@@ -306,7 +306,8 @@ def format_report(r: CheckResult) -> str:
 
 LIGHT_PATH = (
     "자가 채점에는 nbgrader가 필요합니다: pip install -e \".[instructor]\"\n"
-    "그 전까지는 연습문제 아래의 테스트 셀을 직접 실행해 보세요 (공개된 테스트만 실행됩니다)."
+    "그 전까지는 notebooks/ 의 원본에서 연습문제 아래의 테스트 셀을 실행해 확인할 수 있습니다\n"
+    "(원본에는 답과 숨은 테스트가 함께 있습니다)."
 )
 
 
