@@ -247,7 +247,7 @@ def build_workspace(workspace: Optional[PathLike] = None, notebooks_dir: Optiona
         # The usual second `make lab`: only hashes, no notebook is read.
         changes = [Change(p.name, entries[p.name].name, "unchanged") for p in files]
         if not quiet:
-            print(summary(changes, workspace))
+            print(summary(changes, workspace), flush=True)
         return changes
 
     import nbformat
@@ -286,7 +286,7 @@ def build_workspace(workspace: Optional[PathLike] = None, notebooks_dir: Optiona
     if not (workspace / INDEX).is_file() or (workspace / INDEX).read_bytes() != index:
         _atomic_write(workspace / INDEX, index)
     if not quiet:
-        print(summary(changes, workspace))
+        print(summary(changes, workspace), flush=True)
     return changes
 
 
