@@ -13,7 +13,9 @@ PORT   ?= 8888
 NB     ?= notebooks
 # `make test` runs on TEST_JOBS processes (pytest-xdist; one test file or notebook stays on one worker)
 TEST_JOBS ?= 2
-NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg --nbval-cell-timeout 900
+# nbval through the one runner (course_grader.nbval_plugin): the kernel, environment and time
+# limits of `make execute` and the grader
+NBVAL  := --nbval --nbval-current-env --nbval-sanitize-with nbval_sanitize.cfg -p course_grader.nbval_plugin
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 export JUPYTER_PLATFORM_DIRS := 1
 

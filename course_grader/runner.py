@@ -10,7 +10,9 @@
 - **Output cap:** at most :data:`MAX_CELL_OUTPUT` bytes of output are kept per cell.
 
 :class:`KernelRun` is one kernel (optionally inside a :class:`course_grader.sandbox.Sandbox`);
-:func:`execute_in_place` is what ``make execute`` calls.
+:func:`execute_in_place` is what ``make execute`` calls; :mod:`course_grader.nbval_plugin` starts
+nbval's kernel (the tests of the stored notebooks) with :func:`kernel_manager` and
+:func:`kernel_env` and gives its cells the same limits (:func:`cell_limit`).
 """
 from __future__ import annotations
 
@@ -49,6 +51,53 @@ TIMEOUT_ERROR = {"ename": "TimeoutError", "evalue": "cell interrupted at its tim
 def kernel_argv() -> List[str]:
     """The kernel command: this very Python's ipykernel."""
     return [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
+def kernel_env(base: Optional[dict] = None) -> Dict[str, str]:
+    """The kernel's environment: ``base`` (default ``os.environ``) with :data:`KERNEL_ENV` on top
+    and ``JPY_PARENT_PID`` removed."""
+    env = dict(os.environ if base is None else base)
+    env.update(KERNEL_ENV)
+    env.pop("JPY_PARENT_PID", None)
+    return env
+
+
+def kernel_manager(run_dir: Path, *, sandbox=None, asynchronous: bool = True):
+    """A kernel manager (not started) for :func:`kernel_argv`, whatever kernelspecs the user has.
+
+    The connection file and, on POSIX, the ipc socket files go into ``run_dir``; with a
+    ``sandbox`` the command is wrapped by it. ``asynchronous=False`` gives the blocking manager
+    nbval uses."""
+    from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
+
+    argv = kernel_argv()
+    interrupt_mode = "signal"
+    if sandbox is not None:
+        argv = sandbox.wrap(argv)
+        interrupt_mode = sandbox.interrupt_mode
+    spec = KernelSpec(argv=argv, display_name="course venv", language="python",
+                      interrupt_mode=interrupt_mode, env={})
+
+    class _ThisPython(KernelSpecManager):
+        def get_kernel_spec(self, kernel_name):  # noqa: D401
+            return spec
+
+    kw = {}
+    if os.name == "posix":
+        kw = {"transport": "ipc", "ip": str(Path(run_dir) / "k")}
+    cls = AsyncKernelManager if asynchronous else KernelManager
+    km = cls(kernel_name="python3", kernel_spec_manager=_ThisPython(), **kw)
+    km.connection_file = str(Path(run_dir) / "kernel.json")
+    return km
+
+
+def cell_limit(cell, remaining: float, cell_timeout: float = CELL_TIMEOUT) -> float:
+    """Seconds ``cell`` may run: exercise cells (nbgrader solution or grade) ``cell_timeout``,
+    lesson cells whatever is ``remaining`` of the notebook's limit."""
+    from .chapters import is_exercise_cell
+
+    return min(cell_timeout, remaining) if is_exercise_cell(cell) else remaining
 
 
 def check_seconds(name: str, value) -> float:
@@ -102,9 +151,7 @@ class KernelRun:
         self.nb = nb
         self.cwd = Path(cwd)
         self.sandbox = sandbox
-        self.env = dict(env if env is not None else os.environ)
-        self.env.update(KERNEL_ENV)
-        self.env.pop("JPY_PARENT_PID", None)
+        self.env = kernel_env(env)
         self.startup_timeout = startup_timeout
         self._own_dir = run_dir is None
         self.run_dir = Path(run_dir) if run_dir is not None else Path(tempfile.mkdtemp(prefix="kernel-"))
@@ -112,33 +159,10 @@ class KernelRun:
         self._ctx = None
         self.replies: Dict[int, dict] = {}
 
-    # -- kernel manager -------------------------------------------------------------------
-    def _kernel_manager(self):
-        from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
-        from jupyter_client.manager import AsyncKernelManager
-
-        argv = kernel_argv()
-        interrupt_mode = "signal"
-        if self.sandbox is not None:
-            argv = self.sandbox.wrap(argv)
-            interrupt_mode = self.sandbox.interrupt_mode
-        spec = KernelSpec(argv=argv, display_name="course venv", language="python",
-                          interrupt_mode=interrupt_mode, env={})
-
-        class _ThisPython(KernelSpecManager):
-            def get_kernel_spec(self, kernel_name):  # noqa: D401
-                return spec
-
-        kw = {}
-        if os.name == "posix":
-            kw = {"transport": "ipc", "ip": str(self.run_dir / "k")}
-        km = AsyncKernelManager(kernel_name="python3", kernel_spec_manager=_ThisPython(), **kw)
-        km.connection_file = str(self.run_dir / "kernel.json")
-        return km
-
     def __enter__(self) -> "KernelRun":
         cls = _make_client_class()
-        self.client = cls(self.nb, km=self._kernel_manager(), timeout=int(CELL_TIMEOUT),
+        km = kernel_manager(self.run_dir, sandbox=self.sandbox)
+        self.client = cls(self.nb, km=km, timeout=int(CELL_TIMEOUT),
                           startup_timeout=int(self.startup_timeout), allow_errors=True,
                           interrupt_on_timeout=True, error_on_timeout=TIMEOUT_ERROR,
                           shutdown_kernel="immediate", record_timing=False,
@@ -262,7 +286,7 @@ def execute_notebook(nb: NotebookNode, cwd: Path, *, timeout: float = NOTEBOOK_T
     notebook does: errors, timeouts and a dead kernel end up in the notes."""
     from nbclient.exceptions import DeadKernelError
 
-    from .chapters import fmt, is_exercise_cell, nbgrader_meta, short
+    from .chapters import fmt, nbgrader_meta, short
 
     timeout = check_seconds("timeout", timeout)
     cell_timeout = check_seconds("cell_timeout", cell_timeout)
@@ -281,7 +305,7 @@ def execute_notebook(nb: NotebookNode, cwd: Path, *, timeout: float = NOTEBOOK_T
                     break
                 if before_cell is not None:
                     before_cell(run, index, cell)
-                limit = min(cell_timeout, remaining) if is_exercise_cell(cell) else remaining
+                limit = cell_limit(cell, remaining, cell_timeout)
                 started = time.monotonic()
                 reply = run.run_cell(cell, index, limit)
                 executed.add(index)

@@ -382,30 +382,42 @@ def test_the_course_has_chapters_with_exercises():
         assert len(C.exercise_index(nbformat.read(str(path), 4))) >= 3, f"{path.name}: < 3 exercises"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def test_chapter_release_leaks_nothing(chapter, tmp_path):
-    instructor = nbformat.read(str(chapter), 4)
-    assert C.check_chapter(instructor, chapter.name) == []
-    [path] = R.release([chapter], out=tmp_path, quiet=True)
-    student = nbformat.read(str(path), 4)
-    assert _scan_release(student, instructor) == []
-    assert R.find_leaks(student, instructor) == []
-    stubs = [c for c in student.cells if c.metadata.get("nbgrader", {}).get("solution")]
-    assert stubs and all("raise NotImplementedError()" in c.source for c in stubs if c.cell_type == "code")
+class _ChapterTests:
+    """The tests of one real chapter. Each chapter is its own test class (made below), so
+    ``pytest -n 2 --dist loadscope`` can hand different chapters to different workers."""
+
+    chapter: Path
+
+    def test_release_leaks_nothing(self, tmp_path):
+        chapter = self.chapter
+        instructor = nbformat.read(str(chapter), 4)
+        assert C.check_chapter(instructor, chapter.name) == []
+        [path] = R.release([chapter], out=tmp_path, quiet=True)
+        student = nbformat.read(str(path), 4)
+        assert _scan_release(student, instructor) == []
+        assert R.find_leaks(student, instructor) == []
+        stubs = [c for c in student.cells if c.metadata.get("nbgrader", {}).get("solution")]
+        assert stubs and all("raise NotImplementedError()" in c.source
+                             for c in stubs if c.cell_type == "code")
+
+    def test_autogrades_full_marks_for_solutions_and_zero_for_the_release(self, tmp_path):
+        chapter = self.chapter
+        [released] = R.release([chapter], out=tmp_path / "release", quiet=True)
+        full, zero = G.autograde(chapter, [chapter, released], out=tmp_path / "graded",
+                                 csv_path=tmp_path / "scores.csv", quiet=True)
+        assert full.max_total > 0
+        assert full.total == full.max_total, \
+            f"instructor solutions scored {full.total}/{full.max_total}: {full.notes}"
+        assert full.notes == []
+        assert zero.total == 0, f"untouched release scored {zero.scores}: {zero.notes}"
+        graded = nbformat.read(str(full.graded), 4)
+        for cell in graded.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade")):
+                stderr = [o for o in cell.outputs if o.get("name") == "stderr"]
+                assert not stderr, f"{meta['grade_id']} writes to stderr: {stderr[0]['text'][:200]}"
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=[p.stem for p in CHAPTERS])
-def test_chapter_autogrades_full_marks_for_solutions_and_zero_for_the_release(chapter, tmp_path):
-    [released] = R.release([chapter], out=tmp_path / "release", quiet=True)
-    full, zero = G.autograde(chapter, [chapter, released], out=tmp_path / "graded",
-                             csv_path=tmp_path / "scores.csv", quiet=True)
-    assert full.max_total > 0
-    assert full.total == full.max_total, f"instructor solutions scored {full.total}/{full.max_total}: {full.notes}"
-    assert full.notes == []
-    assert zero.total == 0, f"untouched release scored {zero.scores}: {zero.notes}"
-    graded = nbformat.read(str(full.graded), 4)
-    for cell in graded.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and (meta.get("solution") or meta.get("grade")):
-            stderr = [o for o in cell.outputs if o.get("name") == "stderr"]
-            assert not stderr, f"{meta['grade_id']} writes to stderr: {stderr[0]['text'][:200]}"
+for _chapter in CHAPTERS:  # TestChapter00 ... TestChapter11
+    _name = "TestChapter" + _chapter.stem[:2]
+    globals()[_name] = type(_name, (_ChapterTests,), {"chapter": _chapter, "__doc__": _chapter.stem})
