@@ -50,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             autograde(args.chapter, args.submissions, timeout=args.timeout,
                       cell_timeout=args.cell_timeout, csv_path=args.csv, out=args.out,
                       jobs=args.jobs, sandbox=args.sandbox)
-    except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:  # OSError: disk full, permissions
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0

@@ -10,15 +10,18 @@
 
 Any exception while grading one submission gives it 0 with a note naming the file; the batch
 always finishes. ``jobs`` submissions are graded at once, each in its own worker process and
-sandbox.
+sandbox; the grader's own process never runs a submission, and a worker that dies costs only the
+submission that killed it (the others are graded again).
 """
 from __future__ import annotations
 
 import concurrent.futures as cf
+from concurrent.futures.process import BrokenProcessPool
 import hashlib
 import multiprocessing
 import os
 import shutil
+import stat
 import sys
 import tempfile
 import time
@@ -36,7 +39,7 @@ from .report import CsvWriter, GradeResult, clean, format_table
 from .run import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, run_submission, use_sandbox
 from .runner import check_seconds
 from .score import score_notebook
-from .validate import load_submission
+from .validate import MAX_BYTES, load_submission
 
 AUTOGRADED = REPO / "autograded"
 MAX_STORED_OUTPUT = 10_000  # characters per output kept in the graded notebook (nbgrader LimitOutput)
@@ -72,25 +75,52 @@ class Task:
 
 
 def intake(submissions: Sequence[Path], private: Path) -> List[tuple]:
-    """Copy and hash each submission into ``private``; ``[(copy or None, sha256, note)]``."""
+    """Copy and hash each submission into ``private``; ``[(copy or None, sha256, note)]``.
+
+    Only regular files are taken, opened without following a symlink in the last path component
+    (a link to the instructor's notebook is not a hand-in) and without blocking (a FIFO cannot
+    hang the batch); a file over :data:`course_grader.validate.MAX_BYTES` is not copied."""
     rows = []
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     for i, sub in enumerate(submissions):
         target = private / f"{i:04d}.ipynb"
         try:
-            with open(sub, "rb") as src, open(target, "wb") as dst:
-                digest = hashlib.sha256()
+            fd = os.open(sub, flags)
+        except FileNotFoundError:
+            rows.append((None, "", "file not found: not executed, all 0"))
+            continue
+        except OSError as exc:
+            why = "a symbolic link" if os.path.islink(sub) else f"unreadable ({type(exc).__name__})"
+            rows.append((None, "", f"{why}: not executed, all 0"))
+            continue
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                rows.append((None, "", "not a regular file: not executed, all 0"))
+                continue
+            if info.st_size > MAX_BYTES:
+                rows.append((None, "", f"larger than {MAX_BYTES // 1024 ** 2} MB: not executed, all 0"))
+                continue
+            os.set_blocking(fd, True)
+            digest = hashlib.sha256()
+            size = 0
+            with os.fdopen(fd, "rb", closefd=False) as src, open(target, "wb") as dst:
                 while True:
                     block = src.read(1 << 20)
                     if not block:
                         break
+                    size += len(block)
+                    if size > MAX_BYTES:
+                        raise OSError("grew past the size limit while being read")
                     digest.update(block)
                     dst.write(block)
             os.chmod(target, 0o600)
             rows.append((str(target), digest.hexdigest(), ""))
-        except FileNotFoundError:
-            rows.append((None, "", "file not found: not executed, all 0"))
         except OSError as exc:
+            target.unlink(missing_ok=True)
             rows.append((None, "", f"unreadable file ({type(exc).__name__}): not executed, all 0"))
+        finally:
+            os.close(fd)
     return rows
 
 
@@ -145,6 +175,44 @@ def grade_one(task: Task) -> GradeResult:
         return result(zero, [f"grader error on {Path(task.original).name}: {detail}; all 0"])
 
 
+def _worker_died(task: Task, maxima: dict, exc: BaseException) -> GradeResult:
+    return GradeResult(task.name, task.original, {k: 0.0 for k in maxima}, dict(maxima),
+                       [f"grader error on {Path(task.original).name}: the grading process died "
+                        f"({type(exc).__name__}); all 0"], 0.0, None, task.sha256)
+
+
+def _grade_in_workers(tasks: List[Task], jobs: int, record, maxima: dict, work=None) -> None:
+    """Grade ``tasks`` in ``jobs`` worker processes (never in the grader's own process), calling
+    ``record(task, result)`` as each finishes.
+
+    If a worker dies (the pool breaks), every unfinished submission is graded again alone in a
+    fresh one-worker pool, so only a submission that kills its own worker again gets 0.
+    ``work`` (default :func:`grade_one`) is what each worker runs on a task."""
+    work = grade_one if work is None else work
+    ctx = multiprocessing.get_context("spawn")
+
+    def pool(n):
+        return cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_die_with_parent)
+
+    unfinished: List[Task] = []
+    with pool(jobs) as executor:
+        futures = {executor.submit(work, t): t for t in tasks}
+        for future in cf.as_completed(futures):
+            task = futures[future]
+            try:
+                record(task, future.result())
+            except BrokenProcessPool:
+                unfinished.append(task)
+            except Exception as exc:  # noqa: BLE001 — the batch goes on
+                record(task, _worker_died(task, maxima, exc))
+    for task in sorted(unfinished, key=lambda t: t.index):
+        with pool(1) as executor:
+            try:
+                record(task, executor.submit(work, task).result())
+            except Exception as exc:  # noqa: BLE001
+                record(task, _worker_died(task, maxima, exc))
+
+
 def autograde(chapter: PathLike, submissions: Sequence[PathLike],
               timeout: float = DEFAULT_TIMEOUT, cell_timeout: float = DEFAULT_CELL_TIMEOUT,
               csv_path: Optional[PathLike] = None, out: Optional[PathLike] = None,
@@ -186,10 +254,12 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
         os.chmod(private / "scratch", 0o711)
         tasks = []
         for i, (sub, (copy, digest, note)) in enumerate(zip(subs, intake(subs, private / "in"))):
-            name = clean(student_name(sub, chapter), 60).replace("/", "_") or f"submission{i}"
-            names[name] = names.get(name, 0) + 1
-            if names[name] > 1:
-                name = f"{name}-{names[name]}"
+            base = clean(student_name(sub, chapter), 60).replace("/", "_") or f"submission{i}"
+            name, k = base, 1
+            while name in names:  # kim, kim-2, kim-3 ... never two rows or files with one name
+                k += 1
+                name = f"{base}-{k}"
+            names[name] = 1
             tasks.append(Task(i, name, str(sub), copy, digest, note, str(chapter),
                               str(out_dir / f"{name}.ipynb"), float(timeout), float(cell_timeout),
                               sandboxed, str(private / "scratch")))
@@ -203,25 +273,11 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
                     writer.write(results[written])
                     written += 1
 
-            if jobs == 1 or len(tasks) == 1:
-                for task in tasks:
-                    results[task.index] = grade_one(task)
-                    flush()
-            else:
-                ctx = multiprocessing.get_context("spawn")
-                with cf.ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx,
-                                            initializer=_die_with_parent) as pool:
-                    futures = {pool.submit(grade_one, t): t for t in tasks}
-                    for future in cf.as_completed(futures):
-                        task = futures[future]
-                        try:
-                            results[task.index] = future.result()
-                        except Exception as exc:  # a worker died
-                            results[task.index] = GradeResult(
-                                task.name, task.original, {k: 0.0 for k in maxima}, dict(maxima),
-                                [f"grader error on {Path(task.original).name}: "
-                                 f"{type(exc).__name__}; all 0"], 0.0, None, task.sha256)
-                        flush()
+            def record(task, result):
+                results[task.index] = result
+                flush()
+
+            _grade_in_workers(tasks, min(jobs, len(tasks)), record, maxima)
     finally:
         shutil.rmtree(private, ignore_errors=True)
     final = [r for r in results if r is not None]

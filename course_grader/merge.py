@@ -19,7 +19,7 @@ def build_submission(instructor: NotebookNode, submission: Optional[NotebookNode
                      student: Optional[NotebookNode] = None) -> Tuple[NotebookNode, List[str]]:
     """Rebuild a handed-in notebook on the instructor copy; return ``(notebook, notes)``.
 
-    ``submission`` must already have passed :func:`course_grader.validate.validate_submission`
+    ``submission`` must already have passed :func:`course_grader.validate.load_submission`
     (cells are dicts with a str ``source``). ``student`` is the release (default: made here).
     ``submission=None`` means "nothing usable was handed in". Outputs are cleared."""
     from nbgrader.preprocessors import ClearOutput

@@ -51,10 +51,31 @@ def use_sandbox(requested: Optional[bool] = None) -> bool:
     return False
 
 
-def data_dir_for(chapter: Path) -> Path:
-    """``data/`` next to the chapter's folder (the repository's ``data/``)."""
-    candidate = Path(chapter).resolve().parent.parent / "data"
-    return candidate if candidate.is_dir() else Path(chapter).resolve().parent
+def data_dir_for(chapter: Path) -> Optional[Path]:
+    """The data folder the sandbox mounts read-only (what the chapters read as ``../data``):
+    ``COURSE_DATA_DIR`` if set, else ``data/`` next to the chapter's folder (the repository's
+    layout ``notebooks/`` + ``data/``), else the ``data/`` beside the ``course_utils`` package.
+    Never the chapter's own folder: ``None`` when there is no data folder. A folder that
+    contains the chapter notebook raises ``RuntimeError`` (mounting it would hand the
+    instructor's copy to every student)."""
+    import os
+
+    from .sandbox import course_utils_dir
+
+    chapter = Path(chapter).resolve()
+    configured = os.environ.get("COURSE_DATA_DIR")
+    if configured:
+        candidates = [Path(configured)]
+    else:
+        candidates = [chapter.parent.parent / "data", course_utils_dir().parent / "data"]
+    for folder in candidates:
+        if folder.is_dir():
+            folder = folder.resolve()
+            if folder in chapter.parents:
+                raise RuntimeError(f"the data folder {folder} contains the chapter notebook "
+                                   f"{chapter.name}; it would be visible to student code")
+            return folder
+    return None
 
 
 def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_TIMEOUT,
@@ -67,7 +88,11 @@ def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_
     box = None
     try:
         kind = Sandbox if sandbox else Unsandboxed
-        box = kind(work / "w", data_dir_for(chapter), limits=limits, slot=slot)
+        data = data_dir_for(chapter)
+        if data is None:  # no data folder: an empty one, so the layout stays the same
+            data = work / "no-data"
+            data.mkdir()
+        box = kind(work / "w", data, limits=limits, slot=slot)
         guard = TamperGuard(lambda c: bool(nbgrader_meta(c).get("solution")) and c.cell_type == "code",
                             lambda c: bool(nbgrader_meta(c).get("grade")) and c.cell_type == "code")
         env = box.env()

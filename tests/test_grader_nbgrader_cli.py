@@ -22,8 +22,25 @@ NBGRADER = Path(sys.executable).with_name("nbgrader")
 CHAPTERS = find_chapters()
 
 
+def _kernels_dir(course: Path) -> Path:
+    """A Jupyter data folder whose ``python3`` kernel is this venv's Python, so nbgrader never
+    picks up a ``python3`` kernel the user registered elsewhere (the runner's kernel)."""
+    import json
+
+    from course_grader.runner import KERNELSPEC, kernel_argv
+
+    folder = course.parent / "jupyter-data"
+    spec = folder / "kernels" / KERNELSPEC["name"]
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": kernel_argv(), "display_name": KERNELSPEC["display_name"], "language": "python"}))
+    return folder
+
+
 def _nbgrader(course: Path, *args: str) -> None:
-    env = dict(os.environ, COURSE_OFFLINE="1", PATH=f"{NBGRADER.parent}{os.pathsep}{os.environ['PATH']}")
+    data = _kernels_dir(course)
+    env = dict(os.environ, COURSE_OFFLINE="1", JUPYTER_PATH=str(data), JUPYTER_DATA_DIR=str(data),
+               PATH=f"{NBGRADER.parent}{os.pathsep}{os.environ['PATH']}")
     done = subprocess.run([str(NBGRADER), *args, "--force"], cwd=course, env=env,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
@@ -31,7 +48,7 @@ def _nbgrader(course: Path, *args: str) -> None:
 
 @pytest.mark.skipif(not NBGRADER.exists() or not CHAPTERS, reason="nbgrader or chapters missing")
 def test_nbgrader_course_flow_on_a_real_chapter(tmp_path):
-    chapter = CHAPTERS[0]  # the shortest chapter with exercises
+    chapter = CHAPTERS[0]  # chapter 00, the quickest to run
     assignment = f"ch{chapter.name[:2]}"
     course = tmp_path / "course"
     (course / "source" / assignment).mkdir(parents=True)

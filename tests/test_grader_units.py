@@ -201,3 +201,95 @@ def test_grade_class_builds_a_mixed_class_from_the_release(tmp_path):
     assert "return None" in _cell(altered, "ch01_ex3_solution").source
     looping = nbformat.read(str(next(p for p in paths if "looping" in p.name)), 4)
     assert sum("while True" in c.source for c in looping.cells) == 1
+
+
+# ----------------------------------------------------------------------------- grade: intake, names, workers
+from course_grader import grade as G  # noqa: E402
+
+
+def test_intake_takes_regular_files_only(tmp_path):
+    import os
+
+    good = tmp_path / "good.ipynb"
+    good.write_text(nbformat.writes(_demo_notebook()), encoding="utf-8")
+    link = tmp_path / "link.ipynb"
+    link.symlink_to(good)
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.ipynb"
+    with open(huge, "wb") as fh:  # sparse: large without using the disk
+        fh.truncate(V.MAX_BYTES + 1)
+    private = tmp_path / "private"
+    private.mkdir()
+    rows = G.intake([good, link, fifo, huge, tmp_path / "missing.ipynb", tmp_path], private)
+    notes = [note for _, _, note in rows]
+    assert rows[0][0] is not None and rows[0][2] == ""
+    import hashlib
+    assert rows[0][1] == hashlib.sha256(good.read_bytes()).hexdigest()
+    assert notes[1].startswith("a symbolic link")
+    assert notes[2].startswith("not a regular file")  # returned at once: a FIFO does not hang
+    assert notes[3].startswith("larger than 50 MB")
+    assert notes[4].startswith("file not found")
+    assert notes[5].startswith("not a regular file")  # a folder
+    assert [p.name for p in private.iterdir()] == ["0000.ipynb"]
+
+
+def _fake_task(i, name):
+    return G.Task(i, name, f"{name}.ipynb", None, "", "", "", "", 1.0, 1.0, False, "")
+
+
+def _die_on_second(task):
+    """Worker body for the test below: the second submission kills its worker process."""
+    import os
+
+    if task.index == 1:
+        os._exit(9)
+    return REP.GradeResult(task.name, task.original, {"a": 1.0}, {"a": 1.0}, [], 0.0, None, "")
+
+
+def test_a_dying_worker_costs_only_the_submission_that_killed_it():
+    tasks = [_fake_task(i, f"s{i}") for i in range(4)]
+    got = {}
+    G._grade_in_workers(tasks, 2, lambda t, r: got.__setitem__(t.index, r), {"a": 1.0},
+                        work=_die_on_second)
+    assert sorted(got) == [0, 1, 2, 3]
+    assert [got[i].total for i in range(4)] == [1.0, 0.0, 1.0, 1.0]
+    assert "the grading process died" in got[1].notes[0] and "s1.ipynb" in got[1].notes[0]
+
+
+def test_same_names_get_distinct_rows(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(G, "_grade_in_workers",
+                        lambda tasks, jobs, record, maxima: seen.extend(t.name for t in tasks)
+                        or [record(t, _fake_result(t)) for t in tasks])
+    chapter = tmp_path / "notebooks" / "01_demo.ipynb"
+    chapter.parent.mkdir()
+    nbformat.write(_demo_notebook(), str(chapter))
+    subs = []
+    for folder, stem in (("a", "kim"), ("b", "kim"), ("c", "kim-2")):
+        (tmp_path / folder).mkdir()
+        subs.append(tmp_path / folder / f"{stem}.ipynb")
+        subs[-1].write_text("{}", encoding="utf-8")
+    G.autograde(chapter, subs, out=tmp_path / "out", quiet=True, sandbox=False)
+    assert seen == ["kim", "kim-2", "kim-2-2"]
+
+
+def _fake_result(task):
+    return REP.GradeResult(task.name, task.original, {}, {}, [], 0.0, None, task.sha256)
+
+
+def test_the_sandbox_never_mounts_the_chapters_own_folder(tmp_path, monkeypatch):
+    course = tmp_path / "course" / "source" / "ch05"  # nbgrader's layout: no data/ next to it
+    course.mkdir(parents=True)
+    chapter = course / "05_demo.ipynb"
+    chapter.write_text("{}", encoding="utf-8")
+    monkeypatch.delenv("COURSE_DATA_DIR", raising=False)
+    repo_data = (Path(RUN.__file__).resolve().parents[1] / "data").resolve()
+    assert RUN.data_dir_for(chapter) == (repo_data if repo_data.is_dir() else None)
+    (tmp_path / "course" / "data").mkdir()  # the repository's layout: notebooks/ + data/
+    assert RUN.data_dir_for(chapter.parent.parent / "x.ipynb") == (tmp_path / "course" / "data").resolve()
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "course"))
+    with pytest.raises(RuntimeError, match="contains the chapter notebook"):
+        RUN.data_dir_for(chapter)
+    monkeypatch.setenv("COURSE_DATA_DIR", str(tmp_path / "nowhere"))
+    assert RUN.data_dir_for(chapter) is None
