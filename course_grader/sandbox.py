@@ -26,6 +26,7 @@ killed (the PID namespace goes, and as root every process of its uid is killed t
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import shutil
 import signal
@@ -35,7 +36,7 @@ import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 GiB = 1024 ** 3
 INSTALL_HINT = ("install bubblewrap to isolate student code: sudo apt-get install -y bubblewrap "
@@ -45,16 +46,32 @@ UID_RANGE = 3000
 UID_LOCKS = Path("/run/course-grader-uids") if os.path.isdir("/run") else Path("/tmp/course-grader-uids")
 
 
+MiB = 1024 ** 2
+
+
 @dataclass
 class Limits:
-    """Per-kernel resource limits (``prlimit`` inside the sandbox)."""
+    """Resource limits of one sandbox.
+
+    Per process (``prlimit``): ``memory`` (address space), ``cpu_seconds``, ``file_size``,
+    ``open_files``, no core dumps; ``processes`` as RLIMIT_NPROC too. For the whole sandbox (its
+    cgroup, where there is one): ``sandbox_memory`` (all its processes and its tmpfs files
+    together, no swap; default ``memory``), ``processes`` and an equal CPU weight. Its writable
+    folders are size-capped tmpfs: ``work_size`` (working folder), ``home_size``, ``tmp_size``."""
 
     memory: int = 6 * GiB          # address space (RLIMIT_AS); torch alone maps ~1-2 GiB
-    processes: int = 128           # RLIMIT_NPROC for the sandbox's own uid
+    processes: int = 128           # the whole sandbox (cgroup pids.max) and RLIMIT_NPROC
     cpu_seconds: int = 1200        # RLIMIT_CPU per process
-    file_size: int = 256 * 1024 ** 2  # RLIMIT_FSIZE: largest file it may write
+    file_size: int = 256 * MiB     # RLIMIT_FSIZE: largest file it may write
     open_files: int = 1024
-    tmp_size: int = 256 * 1024 ** 2   # the private /tmp
+    tmp_size: int = 256 * MiB      # the private /tmp
+    work_size: int = 256 * MiB     # the working folder notebooks/ (a tmpfs)
+    home_size: int = 64 * MiB      # HOME (a tmpfs)
+    sandbox_memory: Optional[int] = None  # cgroup memory for everything in it; None: ``memory``
+
+    def __post_init__(self):
+        if self.sandbox_memory is None:
+            self.sandbox_memory = self.memory
 
     def prlimit_args(self, nproc: Optional[int] = None) -> List[str]:
         args = ["prlimit", f"--as={self.memory}", f"--cpu={self.cpu_seconds}",
@@ -82,16 +99,48 @@ def sandbox_problem() -> Optional[str]:
         return "bwrap not found; " + INSTALL_HINT
     if not shutil.which("prlimit"):
         return "prlimit (util-linux) not found"
-    args = [bwrap, "--ro-bind", "/", "/", "--unshare-pid", "--unshare-net", "--die-with-parent"]
-    if os.geteuid() != 0:
-        args += ["--unshare-user"]
+    return _probe_sandbox(bwrap)
+
+
+def _probe_sandbox(bwrap: str) -> Optional[str]:
+    """Start the very command :meth:`Sandbox.wrap` builds (without a cgroup) around
+    ``python -c pass``: an old bwrap that lacks an option it uses (``--size`` needs 0.7,
+    ``--perms`` 0.5) or user namespaces that are off show up here, not as dead kernels."""
+    import tempfile
+
+    version = ""
     try:
-        done = subprocess.run(args + ["true"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return f"bwrap does not start: {exc}"
+        version = subprocess.run([bwrap, "--version"], capture_output=True, text=True,
+                                 timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        pass
+    with tempfile.TemporaryDirectory(prefix="grader-probe-") as tmp:
+        box = None
+        try:
+            data = Path(tmp) / "data"
+            data.mkdir()
+            box = Sandbox(Path(tmp) / "w", data, cgroup=False)
+            marker = box.run_dir / "probe.json"
+            marker.write_text("{}")
+            if box.root:
+                os.chown(marker, box.uid, box.uid)
+            argv = [a.replace("{connection_file}", str(marker))
+                    for a in box.wrap([sys.executable, "-c", "pass"])]
+            done = subprocess.run(argv, capture_output=True, timeout=60, cwd=str(box.cwd),
+                                  env=box.env())
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:
+            return f"bwrap does not start: {exc}"
+        finally:
+            if box is not None:
+                box.kill_leftovers()
+                box.release()
     if done.returncode != 0:
-        return ("bwrap cannot create namespaces here (user namespaces off?): "
-                + done.stderr.decode(errors="replace").strip()[:200])
+        err = " ".join(done.stderr.decode(errors="replace").split())[:200]
+        hint = ("; bubblewrap 0.7 or newer is needed (--size, --perms)"
+                if "unknown option" in err.lower() or "unrecognized" in err.lower() else
+                "; user namespaces off?" if "namespace" in err.lower() or "permission" in err.lower()
+                else "")
+        return f"bwrap ({version or 'unknown version'}) cannot start the sandbox: {err}{hint}"
     return None
 
 
@@ -108,11 +157,12 @@ def _python_dirs() -> List[Path]:
     return sorted(dirs)
 
 
-def _copy_font_cache(home: Path) -> None:
-    """Matplotlib's font list, so each kernel does not rebuild it (seconds per run)."""
+def _copy_font_cache(home: Path, flat: bool = False) -> None:
+    """Matplotlib's font list, so each kernel does not rebuild it (seconds per run); into
+    ``home/.mpl`` (or ``home`` itself with ``flat``)."""
     candidates = [os.environ.get("MPLCONFIGDIR"), Path.home() / ".cache" / "matplotlib",
                   Path.home() / ".matplotlib"]
-    target = home / ".mpl"
+    target = home if flat else home / ".mpl"
     target.mkdir(parents=True, exist_ok=True)
     for folder in candidates:
         if folder and Path(folder).is_dir():
@@ -161,21 +211,27 @@ class Sandbox:
 
     interrupt_mode = "message"  # the kernel is not our child: it interrupts itself
 
-    def __init__(self, work: Path, data_dir: Path, *, limits: Optional[Limits] = None, slot: int = 0):
+    def __init__(self, work: Path, data_dir: Path, *, limits: Optional[Limits] = None, slot: int = 0,
+                 cgroup: bool = True):
         self.work = Path(work).resolve()
         self.data_dir = Path(data_dir).resolve()
         self.limits = limits or Limits()
         self.root = os.geteuid() == 0
         self._lock = None
+        self.cgroup: Optional[Cgroup] = None
         self.uid = self._claim_uid(slot) if self.root else None
-        for sub in ("notebooks", "data", "home", "run", "home/.cache"):
+        for sub in ("notebooks", "data", "home", "run", "fonts"):
             (self.work / sub).mkdir(parents=True, exist_ok=True)
-        _copy_font_cache(self.work / "home")
+        _copy_font_cache(self.work / "fonts", flat=True)
         if self.root:
-            for dirpath, dirnames, filenames in os.walk(self.work):
-                for name in [dirpath] + [os.path.join(dirpath, f) for f in filenames]:
-                    os.chown(name, self.uid, self.uid)
+            os.chown(self.run_dir, self.uid, self.uid)
             os.chmod(self.work, 0o700)
+        if cgroup:
+            try:
+                self.cgroup = new_cgroup(self.limits, f"{self.uid}-" if self.root else "")
+            except BaseException:
+                self.release()
+                raise
 
     def _claim_uid(self, slot: int) -> int:
         """A uid no other running sandbox uses (an exclusive lock per uid, held until
@@ -199,7 +255,10 @@ class Sandbox:
         raise RuntimeError(f"no free sandbox uid in {BASE_UID}..{BASE_UID + UID_RANGE - 1}")
 
     def release(self) -> None:
-        """Give the uid back (after :meth:`kill_leftovers`)."""
+        """Remove the cgroup and give the uid back (after :meth:`kill_leftovers`)."""
+        if self.cgroup is not None:
+            self.cgroup.remove()
+            self.cgroup = None
         if self._lock is not None:
             self._lock.close()
             self._lock = None
@@ -255,26 +314,38 @@ class Sandbox:
         for path in _python_dirs() + [course_utils_dir(), self.data_dir]:
             args += self._dirs(path, made) + ["--ro-bind", str(path), str(path)]
             made.add(str(path))
-        args += self._dirs(self.work, made) + ["--bind", str(self.work), str(self.work)]
-        args += ["--ro-bind", str(self.data_dir), str(self.work / "data")]
+        # Only run/ (connection file, sockets) is the host's folder; the places the kernel
+        # writes are size-capped tmpfs that vanish with it, so it cannot fill the host's disk.
+        home, mpl = self.work / "home", self.work / "home" / ".mpl"
+        args += self._dirs(self.work, made) + ["--perms", "0755", "--dir", str(self.work)]
+        args += ["--bind", str(self.run_dir), str(self.run_dir),
+                 "--ro-bind", str(self.data_dir), str(self.work / "data"),
+                 "--perms", "0777", "--size", str(self.limits.work_size), "--tmpfs", str(self.cwd),
+                 "--perms", "0777", "--size", str(self.limits.home_size), "--tmpfs", str(home),
+                 "--perms", "0777", "--dir", str(mpl)]
+        for font_list in sorted((self.work / "fonts").glob("fontlist-*.json")):
+            args += ["--ro-bind", str(font_list), str(mpl / font_list.name)]
         args += ["--chdir", str(self.cwd), "--unsetenv", "JPY_PARENT_PID"]
         if self.root:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN",
-                     "--", "/bin/sh", "-c", 'chown "$1" "$2" && shift 2 && exec "$@"', "sh",
-                     f"{self.uid}:{self.uid}", "{connection_file}",
-                     "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups",
-                     "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
+                     "--", "/bin/sh", "-c",
+                     'chown "$1" "$2" "$3" "$4" "$5" && chmod 0700 "$3" "$4" && shift 5 && exec "$@"',
+                     "sh", f"{self.uid}:{self.uid}", "{connection_file}", str(self.cwd), str(home),
+                     str(mpl), "setpriv", f"--reuid={self.uid}", f"--regid={self.uid}",
+                     "--clear-groups", "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs"]
             args += self.limits.prlimit_args(self.limits.processes)
         else:
             args += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--"]
-            args += self.limits.prlimit_args(_own_process_count() + self.limits.processes)
-        return args + list(argv)
+            args += self.limits.prlimit_args(_nproc_for_user_namespace(self.limits.processes))
+        prefix = self.cgroup.prefix() if self.cgroup is not None else []
+        return prefix + args + list(argv)
 
     def kill_leftovers(self) -> int:
-        """Kill every process still running as the sandbox's uid (root only); return how many."""
+        """Kill every process still in the sandbox's cgroup and, as root, every process still
+        running as its uid; return how many."""
+        killed = self.cgroup.kill() if self.cgroup is not None else 0
         if not self.root:
-            return 0
-        killed = 0
+            return killed
         for _ in range(20):
             pids = processes_of_uid(self.uid)
             if not pids:
@@ -309,3 +380,301 @@ def processes_of_uid(uid: int) -> List[int]:
 
 def _own_process_count() -> int:
     return len(processes_of_uid(os.getuid()))
+
+
+def _nproc_for_user_namespace(processes: int) -> int:
+    """RLIMIT_NPROC for a sandbox in its own user namespace. Since Linux 5.14 each user
+    namespace counts its own processes (ucounts), so the limit is ``processes`` itself; before,
+    the count was per real uid, so the user's other processes are added."""
+    return processes if _kernel_at_least(5, 14) else _own_process_count() + processes
+
+
+# ---------------------------------------------------------------------------------------------
+# cgroups: limits for the whole sandbox, not per process
+# ---------------------------------------------------------------------------------------------
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_PARENT = "course-grader"
+_CONTROLLERS = ("memory", "pids", "cpu")
+_counter = itertools.count(1)
+
+
+def _write(path: Path, value) -> None:
+    with open(path, "w") as fh:
+        fh.write(str(value))
+
+
+def _v1_mounts() -> Dict[str, Path]:
+    """cgroup v1 hierarchy mount point per controller we use (``memory``, ``pids``, ``cpu``)."""
+    found: Dict[str, Path] = {}
+    try:
+        lines = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return found
+    for line in lines:
+        parts = line.split()
+        if len(parts) >= 4 and parts[2] == "cgroup":
+            opts = parts[3].split(",")
+            for ctl in _CONTROLLERS:
+                if ctl in opts and ctl not in found:
+                    found[ctl] = Path(parts[1])
+    return found
+
+
+def _own_v1_path(controller: str) -> str:
+    try:
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, ctls, path = line.split(":", 2)
+            if controller in ctls.split(","):
+                return path
+    except (OSError, ValueError):
+        pass
+    return "/"
+
+
+def _v2_controllers(path: Path) -> List[str]:
+    try:
+        return (path / "cgroup.controllers").read_text().split()
+    except OSError:
+        return []
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    try:
+        nums = os.uname().release.split("-")[0].split(".")
+        return (int(nums[0]), int(nums[1])) >= (major, minor)
+    except (ValueError, IndexError):
+        return False
+
+
+class Cgroup:
+    """One control group around one sandbox: total memory (including its tmpfs files, no swap),
+    number of processes and an equal CPU weight, whatever it forks.
+
+    ``kind`` is ``"v2"`` (root: ``/sys/fs/cgroup/course-grader/<name>``), ``"v1"`` (root: a
+    group of that name in the ``memory``, ``pids`` and ``cpu`` hierarchies, under the grader's
+    own group) or ``"systemd"`` (not root, cgroup v2: a transient ``systemd-run --user --scope``).
+    The sandboxed command enters it before it starts (:meth:`prefix`); :meth:`kill` kills every
+    process in it, :meth:`remove` deletes it."""
+
+    def __init__(self, kind: str, name: str, limits: "Limits"):
+        self.kind, self.name, self.limits = kind, name, limits
+        self.dirs: List[Path] = []
+        self.unit = f"{name}.scope"
+        if kind == "v2":
+            self._make_v2()
+        elif kind == "v1":
+            self._make_v1()
+        elif kind != "systemd":
+            raise ValueError(f"unknown cgroup kind {kind!r}")
+
+    # -- creation -------------------------------------------------------------------------
+    def _make_v2(self) -> None:
+        parent = CGROUP_ROOT / CGROUP_PARENT
+        wanted = [c for c in _CONTROLLERS if c in _v2_controllers(CGROUP_ROOT)]
+        for attempt in range(5):
+            try:
+                parent.mkdir(exist_ok=True)
+                for where in (CGROUP_ROOT, parent):
+                    have = (where / "cgroup.subtree_control").read_text().split()
+                    missing = [c for c in wanted if c not in have]
+                    if missing:
+                        _write(where / "cgroup.subtree_control", " ".join("+" + c for c in missing))
+                box = parent / self.name
+                box.mkdir()
+                break
+            except FileNotFoundError:  # parent removed by another sandbox just now
+                if attempt == 4:
+                    raise
+        self.dirs = [box]
+        total = self.limits.sandbox_memory
+        _write(box / "memory.max", total)
+        if (box / "memory.swap.max").exists():
+            _write(box / "memory.swap.max", 0)
+        _write(box / "pids.max", self.limits.processes)
+        if (box / "cpu.weight").exists():
+            _write(box / "cpu.weight", 100)
+
+    def _make_v1(self) -> None:
+        mounts = _v1_mounts()
+        for ctl in ("memory", "pids", "cpu"):
+            base = mounts[ctl] / _own_v1_path(ctl).lstrip("/")
+            if not base.is_dir():  # a container shows its own group as the mount's root
+                base = mounts[ctl]
+            parent = base / CGROUP_PARENT
+            for attempt in range(5):
+                try:
+                    parent.mkdir(exist_ok=True)
+                    if ctl == "cpu":  # all sandboxes together weigh like one task per core
+                        _write(parent / "cpu.shares", 1024 * (os.cpu_count() or 1))
+                    box = parent / self.name
+                    box.mkdir()
+                    break
+                except FileNotFoundError:
+                    if attempt == 4:
+                        raise
+            self.dirs.append(box)
+            if ctl == "memory":
+                total = self.limits.sandbox_memory
+                _write(box / "memory.limit_in_bytes", total)
+                if (box / "memory.memsw.limit_in_bytes").exists():
+                    _write(box / "memory.memsw.limit_in_bytes", total)
+            elif ctl == "pids":
+                _write(box / "pids.max", self.limits.processes)
+            else:
+                _write(box / "cpu.shares", 1024)
+
+    # -- use ------------------------------------------------------------------------------
+    def prefix(self) -> List[str]:
+        """Command prefix that puts the command (and so everything it starts) into the group."""
+        if self.kind == "systemd":
+            return ["systemd-run", "--user", "--scope", "--quiet", "--collect", "--unit", self.unit,
+                    "-p", f"MemoryMax={self.limits.sandbox_memory}", "-p", "MemorySwapMax=0",
+                    "-p", f"TasksMax={self.limits.processes}", "-p", "CPUWeight=100", "--"]
+        procs = [str(d / "cgroup.procs") for d in self.dirs]
+        return ["/bin/sh", "-c",
+                'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
+                "sh", *procs, "--"]
+
+    def _systemd_dir(self) -> Optional[Path]:
+        try:
+            done = subprocess.run(["systemctl", "--user", "show", "-p", "ControlGroup", "--value",
+                                   self.unit], capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        path = done.stdout.strip()
+        return CGROUP_ROOT / path.lstrip("/") if path else None
+
+    def pids(self) -> List[int]:
+        dirs = self.dirs
+        if self.kind == "systemd":
+            found = self._systemd_dir()
+            dirs = [found] if found else []
+        out: set = set()
+        for d in dirs:
+            try:
+                out.update(int(p) for p in (d / "cgroup.procs").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return sorted(out)
+
+    def kill(self) -> int:
+        """SIGKILL every process in the group (until it is empty); return how many were seen."""
+        killed = 0
+        if self.kind == "v2" and (self.dirs[0] / "cgroup.kill").exists():
+            try:
+                _write(self.dirs[0] / "cgroup.kill", 1)
+            except OSError:
+                pass
+        if self.kind == "systemd":
+            subprocess.run(["systemctl", "--user", "kill", "--signal=SIGKILL", self.unit],
+                           capture_output=True, timeout=10)
+        for _ in range(100):
+            pids = self.pids()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    killed += 1
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        return killed
+
+    def remove(self) -> None:
+        """Kill what is left and delete the group (and the shared parent once it is empty)."""
+        self.kill()
+        if self.kind == "systemd":
+            subprocess.run(["systemctl", "--user", "stop", self.unit], capture_output=True, timeout=10)
+            return
+        for d in self.dirs:
+            for _ in range(100):  # a process that was just killed may hold it for a moment
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+            try:
+                d.parent.rmdir()  # only succeeds when no other sandbox uses it
+            except OSError:
+                pass
+        self.dirs = []
+
+
+@lru_cache(maxsize=1)
+def _cgroup_choice() -> Tuple[Optional[str], Optional[str]]:
+    """``(kind, None)`` where a per-sandbox cgroup works here, else ``(None, why not)``."""
+    if not sys.platform.startswith("linux"):
+        return None, f"no cgroups on {sys.platform}"
+    v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
+    kinds = []
+    if os.geteuid() == 0:
+        if v2:
+            if not {"memory", "pids"} <= set(_v2_controllers(CGROUP_ROOT)):
+                return None, "cgroup v2 without the memory and pids controllers"
+            kinds = ["v2"]
+        else:
+            mounts = _v1_mounts()
+            if not {"memory", "pids", "cpu"} <= set(mounts):
+                return None, ("no writable cgroup v1 memory/pids/cpu hierarchies "
+                              f"(found {', '.join(sorted(mounts)) or 'none'})")
+            kinds = ["v1"]
+    elif v2 and shutil.which("systemd-run") and shutil.which("systemctl"):
+        kinds = ["systemd"]
+    else:
+        return None, ("not root and no systemd user session on cgroup v2 to delegate a cgroup"
+                      if not v2 else "not root and systemd-run not found")
+    kind = kinds[0]
+    probe = None
+    try:
+        probe = Cgroup(kind, f"probe-{os.getpid()}", Limits(sandbox_memory=256 * 1024 ** 2,
+                                                              processes=16))
+        done = subprocess.run(probe.prefix() + ["/bin/sh", "-c", "cat /proc/self/cgroup"],
+                              capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            return None, f"cannot enter a {kind} cgroup: {done.stderr.strip()[:200]}"
+        if kind == "systemd":
+            path = next((ln.split(":", 2)[2] for ln in done.stdout.splitlines()
+                         if ln.startswith("0::")), "")
+            folder = CGROUP_ROOT / path.lstrip("/")
+            if not (folder / "memory.max").exists() or not (folder / "pids.max").exists():
+                return None, ("systemd does not delegate the memory and pids controllers to "
+                              "user scopes here")
+        elif probe.name not in done.stdout:
+            return None, f"the {kind} cgroup was not entered"
+    except (OSError, subprocess.SubprocessError, KeyError) as exc:
+        return None, f"cannot create a {kind} cgroup: {exc}"
+    finally:
+        if probe is not None:
+            try:
+                probe.remove()
+            except (OSError, subprocess.SubprocessError):
+                pass
+    return kind, None
+
+
+def cgroup_problem() -> Optional[str]:
+    """``None`` if each sandbox gets its own cgroup here, else why not (one line)."""
+    return _cgroup_choice()[1]
+
+
+CGROUP_WARNING = ("WARNING: no cgroup for the grader sandboxes ({why}): memory, process and CPU "
+                  "limits are per process only, so one submission can slow down or starve the "
+                  "others graded at the same time.")
+
+
+@lru_cache(maxsize=1)
+def _warn_no_cgroup() -> None:
+    print(CGROUP_WARNING.format(why=cgroup_problem()), file=sys.stderr)
+
+
+def new_cgroup(limits: "Limits", hint: str = "") -> Optional[Cgroup]:
+    """A fresh cgroup for one sandbox, or ``None`` (with a one-time warning) where there is none."""
+    kind, why = _cgroup_choice()
+    if kind is None:
+        _warn_no_cgroup()
+        return None
+    return Cgroup(kind, f"box-{os.getpid()}-{hint}{next(_counter)}", limits)
+

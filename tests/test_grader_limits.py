@@ -1,0 +1,283 @@
+"""Limits for the whole sandbox, not per process (course_grader.sandbox): one submission graded
+next to another must not be able to starve its CPU, exhaust the host's memory, fork without end
+or fill the host's disk. Kernels run through course_grader.runner.KernelRun in a Sandbox.
+
+Needs bubblewrap (skipped with one line when it is missing, except under CI=true, where it
+fails); the tests of cgroup limits also need a cgroup the grader can create (root on cgroup v1
+or v2, or a systemd user session on v2) and are skipped with one line where there is none.
+"""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_grader import sandbox as S
+from course_grader.runner import KernelRun
+from course_grader.sandbox import Limits, Sandbox, in_ci, sandbox_problem
+
+PROBLEM = sandbox_problem()
+if PROBLEM and not in_ci():
+    pytest.skip(f"grader limit tests need bubblewrap ({PROBLEM})", allow_module_level=True)
+CGROUP_PROBLEM = S.cgroup_problem()
+needs_cgroup = pytest.mark.skipif(CGROUP_PROBLEM is not None,
+                                  reason=f"no cgroup for the sandbox ({CGROUP_PROBLEM})")
+MiB = 1024 ** 2
+
+
+def _our_cgroups():
+    """cgroup folders this test process created (``box-<pid>-…``) that still exist."""
+    tag = f"box-{os.getpid()}-"
+    roots = [S.CGROUP_ROOT / S.CGROUP_PARENT] + [m for m in S._v1_mounts().values()]
+    found = []
+    for root in roots:
+        if root.is_dir():
+            for dirpath, dirnames, _ in os.walk(root):
+                found += [os.path.join(dirpath, d) for d in dirnames if d.startswith(tag)]
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_left():
+    yield
+    assert _our_cgroups() == [], "a sandbox's cgroup was not removed"
+
+
+class Box:
+    """A sandbox plus a kernel in it; ``cell(code)`` runs code, returns its stdout (errors
+    raise AssertionError). Everything is killed and removed on exit."""
+
+    def __init__(self, tmp: Path, name: str, limits=None, cgroup=True):
+        data = tmp / "data"
+        data.mkdir(exist_ok=True)
+        self.box = Sandbox(tmp / name, data, limits=limits, cgroup=cgroup,
+                           slot=abs(hash(name)) % 100)
+        self.nb = nbformat.v4.new_notebook()
+        self.run = None
+
+    def __enter__(self):
+        try:
+            self.run = KernelRun(self.nb, self.box.cwd, sandbox=self.box, run_dir=self.box.run_dir,
+                                 env=self.box.env()).__enter__()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def cell(self, code: str, timeout: float = 60, allow_error: bool = False) -> str:
+        cell = nbformat.v4.new_code_cell(code)
+        self.nb.cells.append(cell)
+        reply = self.run.run_cell(cell, len(self.nb.cells) - 1, timeout)
+        text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        if not allow_error:
+            assert reply.get("status") == "ok", (reply.get("ename"), reply.get("evalue"), text)
+        return text
+
+    def kernel_pid(self) -> int:
+        return self.run.client.km.provisioner.process.pid
+
+    def close(self):
+        try:
+            if self.run is not None:
+                self.run.__exit__(None, None, None)
+        finally:
+            self.box.kill_leftovers()
+            pids = self.box.cgroup.pids() if self.box.cgroup is not None else []
+            uid = self.box.uid
+            self.box.release()
+            assert pids == [], "processes left in the sandbox's cgroup"
+            if uid is not None:
+                assert S.processes_of_uid(uid) == [], "processes of the sandbox uid left"
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _value(text: str, key: str) -> float:
+    match = re.search(rf"{key}=([-0-9.e]+)", text)
+    assert match, text
+    return float(match.group(1))
+
+
+# ------------------------------------------------------------------------------ the probe
+def test_probe_names_a_bwrap_that_lacks_an_option(tmp_path, monkeypatch):
+    real = S.find_bwrap()
+    if real is None:
+        pytest.skip("no bwrap")
+    fake = tmp_path / "bin" / "bwrap"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n"
+                    "if [ \"$1\" = --version ]; then echo 'bubblewrap 0.6.1'; exit 0; fi\n"
+                    "for a in \"$@\"; do\n"
+                    "  if [ \"$a\" = --size ]; then echo 'bwrap: Unknown option --size' >&2; exit 1; fi\n"
+                    "done\n"
+                    f"exec {real} \"$@\"\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    sandbox_problem.cache_clear()
+    try:
+        problem = sandbox_problem()
+    finally:
+        monkeypatch.undo()
+        sandbox_problem.cache_clear()
+    assert problem is not None
+    assert "bubblewrap 0.6.1" in problem and "--size" in problem and "0.7" in problem, problem
+    assert sandbox_problem() is None  # the real one still passes the same probe
+
+
+def test_nproc_in_a_user_namespace_is_the_limit_itself_on_new_kernels(monkeypatch):
+    monkeypatch.setattr(S, "_kernel_at_least", lambda major, minor: True)
+    assert S._nproc_for_user_namespace(128) == 128
+    monkeypatch.setattr(S, "_kernel_at_least", lambda major, minor: False)
+    monkeypatch.setattr(S, "_own_process_count", lambda: 40)
+    assert S._nproc_for_user_namespace(128) == 168
+
+
+def test_limits_default_sandbox_memory_to_memory():
+    assert Limits(memory=3 * MiB).sandbox_memory == 3 * MiB
+    assert Limits(memory=3 * MiB, sandbox_memory=2 * MiB).sandbox_memory == 2 * MiB
+
+
+# ------------------------------------------------------------------------------ disk
+def test_writing_300_mb_in_the_working_folder_fails_inside_and_lands_nowhere(tmp_path):
+    with Box(tmp_path, "disk") as b:
+        out = b.cell(
+            "import errno, os\n"
+            "chunk = b'x' * (10 * 2**20)\n"
+            "def fill(names, per_file):\n"
+            "    written = 0\n"
+            "    try:\n"
+            "        for name in names:\n"
+            "            with open(name, 'wb') as fh:\n"
+            "                for _ in range(per_file // len(chunk)):\n"
+            "                    fh.write(chunk); fh.flush(); written += len(chunk)\n"
+            "    except OSError as exc:\n"
+            "        return errno.errorcode[exc.errno], written\n"
+            "    return 'none', written\n"
+            "print('one=%s,%d' % fill(['big.bin'], 300 * 2**20))\n"
+            "os.remove('big.bin')\n"
+            "print('three=%s,%d' % fill(['a.bin', 'b.bin', 'c.bin'], 100 * 2**20))\n"
+            "print('home=%s,%d' % fill([os.path.expanduser('~/h.bin')], 300 * 2**20))\n")
+        host_files = [p for p in (b.box.work).rglob("*") if p.is_file()]
+        assert not any(p.stat().st_size > MiB for p in host_files), host_files
+    one, three, home = (re.search(rf"{k}=(\w+),(\d+)", out).groups() for k in ("one", "three", "home"))
+    assert one[0] in ("EFBIG", "ENOSPC") and int(one[1]) <= 256 * MiB, out
+    assert three[0] == "ENOSPC" and int(three[1]) <= 256 * MiB, out
+    assert home[0] in ("EFBIG", "ENOSPC") and int(home[1]) <= 64 * MiB, out
+
+
+# ------------------------------------------------------------------------------ cgroups
+@needs_cgroup
+def test_the_kernel_runs_inside_the_sandboxs_cgroup(tmp_path):
+    with Box(tmp_path, "where") as b:
+        assert b.box.cgroup is not None
+        assert b.kernel_pid() in b.box.cgroup.pids()
+        b.cell("import subprocess\np = subprocess.Popen(['sleep', '600'], start_new_session=True)")
+        assert len(b.box.cgroup.pids()) >= 2
+
+
+HOG = ("import os, signal, time\n"
+       "def hog(n, size):\n"
+       "    kids = []\n"
+       "    for _ in range(n):\n"
+       "        pid = os.fork()\n"
+       "        if pid == 0:\n"
+       "            os.setsid()\n"
+       "            block = b'\\x01' * size\n"
+       "            time.sleep(3)\n"
+       "            os._exit(0)\n"
+       "        kids.append(pid)\n"
+       "    killed = 0\n"
+       "    for pid in kids:\n"
+       "        _, status = os.waitpid(pid, 0)\n"
+       "        killed += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL\n"
+       "    return killed\n")
+
+
+@needs_cgroup
+def test_memory_of_all_processes_together_is_capped(tmp_path):
+    limits = Limits(sandbox_memory=512 * MiB)
+    with Box(tmp_path, "mem", limits=limits) as b:
+        b.cell(HOG)
+        one = _value(b.cell("print('killed=%d' % hog(1, 200 * 2**20))"), "killed")
+        four = _value(b.cell("print('killed=%d' % hog(4, 200 * 2**20))"), "killed")
+        assert b.cell("print('alive=1')") == "alive=1\n"
+    assert one == 0, "one 200 MB child fits in 512 MiB"
+    assert four >= 1, "4 x 200 MB children together went past the 512 MiB sandbox limit"
+
+
+@needs_cgroup
+def test_process_cap_counts_the_whole_sandbox(tmp_path):
+    limits = Limits(processes=24)
+    with Box(tmp_path, "pids", limits=limits) as b:
+        out = b.cell(
+            "import os, time\n"
+            "started = 0\n"
+            "for _ in range(60):\n"
+            "    try:\n"
+            "        pid = os.fork()\n"
+            "    except OSError:\n"
+            "        break\n"
+            "    if pid == 0:\n"
+            "        os.setsid()\n"
+            "        time.sleep(600)\n"
+            "        os._exit(0)\n"
+            "    started += 1\n"
+            "print('started=%d' % started)\n")
+        inside = len(b.box.cgroup.pids())
+    started = _value(out, "started")
+    assert 5 <= started < 24, out
+    assert inside <= 24
+
+
+SPIN = ("import os, resource, time\n"
+        "def spin_children(n, seconds):\n"
+        "    end = time.time() + seconds\n"
+        "    kids = []\n"
+        "    for _ in range(n):\n"
+        "        pid = os.fork()\n"
+        "        if pid == 0:\n"
+        "            os.setsid()\n"
+        "            while time.time() < end:\n"
+        "                pass\n"
+        "            os._exit(0)\n"
+        "        kids.append(pid)\n"
+        "    return kids, time.time()\n"
+        "def reap(kids, since):\n"
+        "    for pid in kids:\n"
+        "        os.waitpid(pid, 0)\n"
+        "    use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "    print('rate=%.4f' % ((use.ru_utime + use.ru_stime) / (time.time() - since)))\n")
+VICTIM = ("import time\n"
+          "c0, w0 = time.process_time(), time.time()\n"
+          "while time.time() - w0 < {seconds}:\n"
+          "    pass\n"
+          "print('rate=%.4f' % ((time.process_time() - c0) / (time.time() - w0)))\n")
+
+
+def cpu_rates(tmp_path, cgroup: bool, children: int = 20, seconds: float = 7.0):
+    """CPU cores used by a busy victim kernel while another sandbox's kernel runs ``children``
+    busy children (each in its own session) at the same time, and by those children together."""
+    with Box(tmp_path, "attacker", cgroup=cgroup) as attacker, \
+            Box(tmp_path, "victim", cgroup=cgroup) as victim:
+        attacker.cell(SPIN)
+        victim.cell("pass")
+        attacker.cell(f"kids, since = spin_children({children}, {seconds})")
+        victim_rate = _value(victim.cell(VICTIM.format(seconds=seconds - 2)), "rate")
+        attacker_rate = _value(attacker.cell("reap(kids, since)"), "rate")
+    return victim_rate, attacker_rate
+
+
+@needs_cgroup
+def test_a_fork_bomb_of_busy_loops_only_eats_its_own_share_of_cpu(tmp_path):
+    # Fair share: the victim's one process gets about as much CPU as the attacker's 20 together
+    # (each sandbox one equal weight). Per process (no cgroup) it would get about 1/20 of theirs.
+    # A ratio of the two, measured at the same time, does not depend on other load on the host.
+    victim, attacker = cpu_rates(tmp_path, cgroup=True)
+    print(f"victim {victim:.2f} cores, attacker's 20 children {attacker:.2f} cores")
+    assert victim >= 0.25 * attacker, (victim, attacker)
