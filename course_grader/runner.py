@@ -7,7 +7,9 @@
   each exercise (solution or test) cell; lesson cells get what is left of the notebook limit.
 - **Sockets:** the kernel protocol runs over Unix-domain sockets (``transport="ipc"``) whose
   files sit in the run's folder, so a sandboxed kernel without any network still talks to us.
-- **Output cap:** at most :data:`MAX_CELL_OUTPUT` bytes of output are kept per cell.
+- **Output cap:** at most :data:`MAX_CELL_OUTPUT` bytes of output are kept per cell; the
+  lines of a stream message that contain one of the client's ``keep_text`` strings (the tamper
+  check's nonce) are kept past the cap.
 
 :class:`KernelRun` is one kernel (optionally inside a :class:`course_grader.sandbox.Sandbox`);
 :func:`execute_in_place` is what ``make execute`` calls; :mod:`course_grader.nbval_plugin` starts
@@ -118,6 +120,7 @@ def _make_client_class():
             self.truncated: set = set()
             self.no_clear: set = set()
             self.cleared: set = set()
+            self.keep_text: set = set()
 
         def output(self, outs, msg, display_id, cell_index):
             size = len(json.dumps(msg.get("content", {}), default=str))
@@ -129,6 +132,13 @@ def _make_client_class():
                     outs.append(nbformat.v4.new_output(
                         "stream", name="stdout",
                         text=f"\n[output cut at {MAX_CELL_OUTPUT // 1000} kB by the runner]\n"))
+                content = msg.get("content", {})
+                text = content.get("text", "") if msg.get("msg_type") == "stream" else ""
+                if self.keep_text and isinstance(text, str) and any(k in text for k in self.keep_text):
+                    lines = [ln for ln in text.splitlines(keepends=True)
+                             if any(k in ln for k in self.keep_text)]
+                    outs.append(nbformat.v4.new_output("stream", name=content.get("name", "stdout"),
+                                                       text="".join(lines)[:10_000]))
                 return None
             return super().output(outs, msg, display_id, cell_index)
 

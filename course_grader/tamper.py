@@ -1,52 +1,127 @@
 """Tamper checks between a student's cells and the test cells.
 
-Two checks, both decided on the grader's side:
+Three checks, all decided on the grader's side:
 
-1. **Fingerprint.** Just before the first solution cell, the grader silently (no history, no
-   output in the notebook) asks the kernel for a fingerprint of everything a test's verdict
-   depends on: IPython's input/AST transformers, the builtins, ``sys.excepthook`` /
-   ``displayhook`` / ``stdout`` / ``stderr`` / trace and import hooks, IPython's custom exception
-   handlers and (instance or class) method overrides, the kernel's message handlers, event
-   callbacks, and the functions of the libraries the tests use (``numpy``, ``math``, ``torch``,
-   ``course_utils`` ...). Before every test cell it asks again; any difference rejects that test.
+1. **Fingerprint.** The grader silently (no history, no output in the notebook) asks the kernel
+   for a fingerprint of everything a test's verdict depends on: IPython's input/AST
+   transformers, the builtins, ``sys.excepthook`` / ``displayhook`` / ``stdout`` / ``stderr`` /
+   trace and import hooks, IPython's custom exception handlers and (instance or class) method
+   overrides, the kernel's message handlers, every event callback (by identity, whatever its
+   ``__module__`` says), and the functions of the libraries the tests use (``numpy`` and the
+   ``numpy._core`` modules its checks call, ``math``, ``torch``, ``json``, ``course_utils``
+   ...). A Python function is recorded by its identity *and* its ``__code__`` (so a swapped
+   ``f.__code__`` shows). The probe is sent before the first solution cell (the baseline),
+   right before and right after every solution cell, and before every test cell, so each change
+   is attributed to the cells that ran in between: a student's solution cell or the
+   instructor's (trusted) lesson and test cells.
+
+   - Library functions, hooks and transformers must keep their baseline identity (a change
+     anywhere rejects the later tests). Entries that appear later (a module first imported
+     later) are adopted when a trusted cell brought them; when a solution cell brought them,
+     a function compiled in a notebook cell there counts as tampering. Monitored modules that
+     any cell of the notebook imports (static import statements, the student's included) are
+     imported by the baseline probe itself, so their pristine identities are recorded before
+     any student code runs.
+   - Event callbacks a solution cell adds are rejected, except matplotlib's/IPython's own
+     module-level functions (checked by looking them up in their module, not by ``__module__``).
+   - **Names in the notebook namespace.** The names the test cells use (and the names used
+     inside the lesson functions they call) are protected, minus the names the instructor's
+     solution cells bind (``instructor=``; without it, the names no lesson or test cell binds
+     are the solution's). Their trusted value is what the last lesson/test cell that binds them
+     (by its source's AST) left; a builtin's name (``abs``) must not appear in the namespace
+     unless a lesson/test cell bound it, and ``__builtins__`` must keep its identity. A test
+     that uses a rebound name is rejected ("tampering: abs rebound"). Values are compared by
+     identity: changing a lesson object in place (``expected[:] = ...``) is not seen.
 2. **Nonce.** Each test cell is sent with a last line printing a fresh random nonce. A test
    that reports success without printing its nonce did not run as written (for example an
    input transformer turned it into ``pass``) and is rejected. The nonce line is removed from
-   the stored outputs.
+   the stored outputs, and the runner's output cap always lets it through. The nonce is not a
+   secret from the code the test itself calls (it can read the cell's source from ``In`` or its
+   caller's frame); it only proves the cell ran to its end.
+3. **Output clearing** during a test cell is refused and rejects the test.
 
-These are in-process checks: code running in the same interpreter can, with enough effort,
-defeat them (for example a thread that patches and restores in between). The sandbox, not these
-checks, is what protects the machine, the other submissions and the grades.
+If the baseline probe gets no answer (a very loaded machine), it is retried once with a longer
+time limit; if that fails too the checks are off for this submission and the notes say
+"tamper check unavailable: ..." so the instructor can regrade it. An honest student does not
+lose points to a slow machine; the baseline runs before any student code, so a student cannot
+cause this. A later probe that fails (also retried once) rejects the test it guards.
+
+**Limits.** These are in-process checks: the probe runs in the very interpreter the student's
+code controls, and its source is visible to that code. Code written against the checker itself
+(a thread that patches and restores between probes, a replaced ``sys.stdout`` that rewrites the
+probe's answer, patched ``id``/``repr`` lying to the probe, a finalizer or an unmonitored library
+function that patches later, while a lesson cell runs, changes to objects or closures rather than
+names, helper modules the probe does not list) can defeat them. They stop the cheap, copy-pasted
+cheats. The sandbox, not these checks, is what protects the machine, the other submissions and
+the grades.
 """
 from __future__ import annotations
 
-import json
+import ast
+import builtins
+import io
 import secrets
-from typing import Dict, List, Optional, Tuple
+import tokenize
+from typing import Dict, Iterable, List, Optional, Set, Tuple
 
-MONITORED_MODULES = ("builtins", "numpy", "numpy.testing", "numpy.linalg", "math", "cmath",
-                     "operator", "functools", "torch", "torch.nn.functional", "torch.testing",
-                     "torch.autograd", "unittest", "sklearn.metrics", "pandas")
+MONITORED_MODULES = ("builtins", "numpy", "numpy.testing", "numpy.testing._private.utils",
+                     "numpy.linalg", "numpy._core.numeric", "numpy._core.fromnumeric",
+                     "numpy._core._methods", "numpy.core.numeric", "numpy.core.fromnumeric",
+                     "math", "cmath", "operator", "functools", "json", "json.decoder",
+                     "json.encoder", "os", "posixpath", "torch", "torch.nn.functional",
+                     "torch.testing", "torch.testing._comparison", "torch.autograd", "unittest",
+                     "sklearn.metrics", "pandas")
 MONITORED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("numpy", "ndarray"))
 ALLOWED_CALLBACK_MODULES = ("matplotlib", "matplotlib_inline", "IPython", "ipykernel",
                             "ipywidgets", "comm")
+ABSENT = "-"
 
+# Runs in the kernel, in a fresh namespace (never the notebook's), and answers with one line:
+# NONCE + repr(dict of str -> str | list of str); the grader parses it with ast.literal_eval.
+# It calls only builtins and the interpreter's own objects, no library function.
 _FINGERPRINT = r'''
-import sys, json
+sys = __import__("sys")
+FunctionType = type(lambda: 0)
+MethodType = type(FunctionType.__get__(lambda self: 0, 0))
+ModuleType = type(sys)
+for name in PREIMPORT:
+    try:
+        __import__(name)
+    except BaseException:
+        pass
 fp = {}
+def code_id(f):
+    c = f.__code__
+    return (str(id(c)) + "/" + str(hash(c)) + "/" + str(id(f.__defaults__)) + "/"
+            + str(id(f.__kwdefaults__)) + ("|cell" if c.co_filename.startswith("<")
+                                            or "ipykernel_" in c.co_filename else ""))
 def ident(v):
-    f, o = getattr(v, "__func__", None), getattr(v, "__self__", None)
-    if f is not None and o is not None and type(v).__name__ == "method":
-        return "method:" + str(id(f)) + "@" + str(id(o))
-    return type(v).__qualname__ + ":" + str(id(v))
+    try:
+        t = type(v)
+        if t is MethodType:
+            f = v.__func__
+            extra = ":" + code_id(f) if type(f) is FunctionType else ""
+            return "method:" + str(id(f)) + "@" + str(id(v.__self__)) + extra
+        s = t.__qualname__ + ":" + str(id(v))
+        if t is FunctionType:
+            return s + ":" + code_id(v)
+        if t is ModuleType:
+            return s
+        w = v.__wrapped__ if t.__name__ == "_ArrayFunctionDispatcher" else None
+        if type(w) is FunctionType:  # numpy's dispatcher: the Python function it calls
+            s = s + ":" + str(id(w)) + ":" + code_id(w)
+        return s
+    except BaseException:
+        return "unreadable:" + str(id(v))
 def callables(prefix, mapping):
     for k, v in list(mapping.items()):
-        if callable(v) or isinstance(v, (staticmethod, classmethod, property)):
-            fp[prefix + k] = ident(v)
+        t = type(v)
+        if callable(v) or t in (staticmethod, classmethod, property, ModuleType):
+            fp[prefix + str(k)] = ident(v)
 B = sys.modules["builtins"]
 for k, v in list(vars(B).items()):
     if k not in ("_", "__", "___"):
-        fp["builtins." + k] = ident(v)
+        fp["builtins." + str(k)] = ident(v)
 for name in ("excepthook", "displayhook", "stdout", "stderr", "stdin", "breakpointhook",
              "unraisablehook"):
     fp["sys." + name] = ident(getattr(sys, name, None))
@@ -85,10 +160,30 @@ if ip is not None:
             for cls in type(session).__mro__:
                 callables("session.class." + cls.__name__ + ".", vars(cls))
             callables("session.attr.", {k: v for k, v in vars(session).items() if not isinstance(v, type)})
-    for event, cbs in ip.events.callbacks.items():
-        fp["ip.events." + event] = sorted(
-            ident(c) for c in cbs
-            if not str(getattr(c, "__module__", "") or "").split(".")[0] in ALLOWED)
+    for event, cbs in list(ip.events.callbacks.items()):
+        idents = []
+        for c in list(cbs):
+            s = ident(c)
+            try:  # matplotlib's / IPython's own function or method, looked up where it lives
+                f = c.__func__ if type(c) is MethodType else c
+                mod = sys.modules.get(str(f.__module__))
+                if type(c) is MethodType:
+                    home = [vars(k).get(f.__name__) for k in type(c.__self__).__mro__]
+                else:
+                    home = [vars(mod).get(f.__name__)] if mod is not None else []
+                if (type(f) is FunctionType and mod is not None
+                        and str(f.__module__).split(".")[0] in ALLOWED
+                        and any(h is f for h in home)
+                        and f.__code__.co_filename == getattr(mod, "__file__", None)):
+                    s = s + "|ok"
+            except BaseException:
+                pass
+            idents.append(s)
+        fp["ip.events." + str(event)] = idents
+    ns = ip.user_ns
+    fp["ns.__builtins__"] = ident(ns.get("__builtins__"))
+    for name in NAMES:
+        fp["ns." + name] = ident(ns[name]) if name in ns else "-"
 for name in MODULES:
     mod = sys.modules.get(name)
     if mod is not None and name != "builtins":
@@ -96,62 +191,251 @@ for name in MODULES:
         callables(name + ".", vars(mod))
 for modname, clsname in CLASSES:
     mod = sys.modules.get(modname)
-    cls = getattr(mod, clsname, None) if mod is not None else None
+    cls = vars(mod).get(clsname) if mod is not None else None
     if isinstance(cls, type):
         callables(modname + "." + clsname + ".", vars(cls))
 for name, mod in list(sys.modules.items()):
     if name == "course_utils" or name.startswith("course_utils."):
         callables(name + ".", vars(mod))
-print(NONCE + json.dumps(fp))
+sys.stdout.write(NONCE + repr(fp) + "\n")
+sys.stdout.flush()
 '''
 
+# Reaches the builtins' exec through literals only: a name in the silent request itself
+# (``__import__``, ``exec``) would be looked up in the notebook's namespace, which the student
+# controls. (Python classes on this path can still be patched: see the module docstring.)
+_OPENER = ("(lambda o: [c for c in o.__subclasses__() if c.__name__ == 'BuiltinImporter'][0])"
+           "(().__class__.__base__).find_spec.__func__.__globals__['sys'].modules['builtins']")
 
-def fingerprint_code(nonce: str) -> str:
-    """The silent request: a single expression that leaves no names in the user namespace."""
+
+def fingerprint_code(nonce: str, names: Iterable[str] = (), preimport: Iterable[str] = ()) -> str:
+    """The silent request: one expression that leaves no names in the user namespace.
+    ``names``: user-namespace names to report; ``preimport``: modules to import first."""
     src = (f"MODULES = {MONITORED_MODULES!r}\nCLASSES = {MONITORED_CLASSES!r}\n"
-           f"ALLOWED = {ALLOWED_CALLBACK_MODULES!r}\nNONCE = {nonce!r}\n" + _FINGERPRINT)
-    return f"__import__('builtins').exec({src!r}, {{'__name__': '__grader__'}})"
+           f"ALLOWED = {ALLOWED_CALLBACK_MODULES!r}\nNONCE = {nonce!r}\n"
+           f"NAMES = {tuple(sorted(names))!r}\nPREIMPORT = {tuple(preimport)!r}\n" + _FINGERPRINT)
+    return (f"{_OPENER}.exec({src!r}, {{'__name__': '__grader__', "
+            f"'__builtins__': {_OPENER}}})")
 
 
-def take_fingerprint(run, timeout: float = 30) -> Tuple[Optional[dict], str]:
+def take_fingerprint(run, timeout: float = 30, names: Iterable[str] = (),
+                     preimport: Iterable[str] = (), retry: bool = True) -> Tuple[Optional[dict], str]:
     """Ask ``run`` (a :class:`course_grader.runner.KernelRun`) for its fingerprint.
-    Returns ``(fingerprint, "")`` or ``(None, why not)``."""
-    nonce = "fp-" + secrets.token_hex(12) + ":"
-    status, out = run.silent(fingerprint_code(nonce), timeout)
-    if status != "ok":
-        return None, f"grader check got no answer ({status})"
-    for line in out.splitlines():
-        if line.startswith(nonce):
-            try:
-                value = json.loads(line[len(nonce):])
-            except ValueError:
-                break
-            if isinstance(value, dict):
-                return value, ""
-    return None, "grader check got no valid answer (cell input rewritten or stdout replaced)"
+    Returns ``(fingerprint, "")`` or ``(None, why not)``. No answer in ``timeout`` seconds: tried
+    once more with three times the time (``retry``)."""
+    names, preimport = list(names), list(preimport)
+    problem = ""
+    for wait in ((timeout, timeout * 3) if retry else (timeout,)):
+        nonce = "fp-" + secrets.token_hex(12) + ":"
+        status, out = run.silent(fingerprint_code(nonce, names, preimport), wait)
+        if status != "ok":
+            problem = f"grader check got no answer ({status})"
+            if status == "timeout":
+                continue
+            return None, problem
+        for line in out.splitlines():
+            if line.startswith(nonce):
+                try:
+                    value = ast.literal_eval(line[len(nonce):])
+                except (ValueError, SyntaxError, MemoryError, RecursionError):
+                    break
+                if isinstance(value, dict):
+                    return value, ""
+        return None, "grader check got no valid answer (cell input rewritten or stdout replaced)"
+    return None, problem
 
 
 def compare(baseline: dict, current: dict, limit: int = 4) -> List[str]:
     """What changed from ``baseline`` to ``current`` (changed or removed entries; for lists,
-    any difference). Human-readable, at most ``limit`` items plus a count."""
+    any difference; entries whose baseline is :data:`ABSENT` must not exist). Ignores the
+    notebook-namespace (``ns.``) and event-callback entries, which :class:`TamperGuard` checks.
+    Human-readable, at most ``limit`` items plus a count."""
     changes = []
     for key, before in baseline.items():
+        if key.startswith(("ns.", "ip.events.")):
+            continue
         after = current.get(key)
-        if after is None:
+        if before == ABSENT:
+            if after is not None:
+                changes.append(f"{key} added")
+        elif after is None:
             changes.append(f"{key} removed")
         elif after != before:
             if isinstance(before, list):
                 changes.append(f"{key} changed ({len(before)} -> {len(after)})")
             else:
                 changes.append(f"{key} replaced")
-    for key, after in current.items():  # new hooks / transformers / events
-        if key not in baseline and isinstance(after, list) and after:
+    for key, after in current.items():  # new hooks / transformers
+        if key not in baseline and isinstance(after, list) and after \
+                and not key.startswith("ip.events."):
             changes.append(f"{key} added")
+    return _limit(changes, limit)
+
+
+def _limit(changes: List[str], limit: int) -> List[str]:
     if len(changes) > limit:
         changes = changes[:limit] + [f"and {len(changes) - limit} more"]
     return changes
 
 
+# ----------------------------------------------------------------------------- source analysis
+def _python(source: str) -> Optional[ast.AST]:
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+
+        source = TransformerManager().transform_cell(source)
+    except Exception:  # IPython missing or an odd cell: parse what is there
+        pass
+    try:
+        return ast.parse(source)
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _token_names(source: str) -> Set[str]:
+    names: Set[str] = set()
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            if tok.type == tokenize.NAME:
+                names.add(tok.string)
+    except (tokenize.TokenError, IndentationError, SyntaxError):
+        pass
+    return names
+
+
+def binds(source: str) -> Tuple[Set[str], bool]:
+    """Names a cell binds at top level (assignments, ``def``, ``class``, imports, ``for``,
+    ``with``, walrus, ``del``) and whether it has a ``from x import *``. Unparsable: ``(set(),
+    False)``."""
+    tree = _python(source)
+    out: Set[str] = set()
+    star = False
+    if tree is None:
+        return out, star
+
+    def visit(node, top):
+        nonlocal star
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if top:
+                out.add(node.name)
+            for d in node.decorator_list:
+                visit(d, top)
+            return  # its body binds local names
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)) and top:
+            for alias in node.names:
+                if alias.name == "*":
+                    star = True
+                else:
+                    out.add(alias.asname or alias.name.split(".")[0])
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)) and top:
+            out.add(node.id)
+        elif isinstance(node, ast.NamedExpr) and isinstance(node.target, ast.Name):
+            out.add(node.target.id)
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.NamedExpr) and isinstance(sub.target, ast.Name):
+                    out.add(sub.target.id)
+            return
+        for child in ast.iter_child_nodes(node):
+            visit(child, top)
+
+    visit(tree, True)
+    for node in ast.walk(tree):  # `global x` in a function body binds x when called
+        if isinstance(node, ast.Global):
+            out.update(node.names)
+    return out, star
+
+
+def loads(source: str) -> Set[str]:
+    """Every name a cell reads (anywhere, nested functions included). Unparsable: every name
+    token (a superset)."""
+    tree = _python(source)
+    if tree is None:
+        return _token_names(source)
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def function_loads(source: str) -> Dict[str, Set[str]]:
+    """``{name: names read in its body}`` for the functions and classes a cell defines at top
+    level."""
+    tree = _python(source)
+    out: Dict[str, Set[str]] = {}
+    if tree is None:
+        return out
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            out[node.name] = {n.id for n in ast.walk(node)
+                              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return out
+
+
+def imported_roots(source: str) -> Set[str]:
+    tree = _python(source)
+    roots: Set[str] = set()
+    if tree is None:
+        return roots
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+BUILTIN_NAMES = frozenset(n for n in dir(builtins) if n not in ("_", "__", "___"))
+
+
+class Plan:
+    """What the guard protects in one notebook, from its sources alone.
+
+    ``trusted_binds[i]``: names lesson/test cell ``i`` binds (``None``: a star import, all);
+    ``uses[i]``: names test cell ``i`` depends on (its own reads plus, transitively, the reads of
+    lesson functions it calls); ``protected``: every such name minus the instructor's solution
+    bindings; ``preimport``: monitored modules whose package any cell imports."""
+
+    def __init__(self, cells, is_solution, is_test, solution_binds: Optional[Set[str]] = None):
+        self.trusted_binds: Dict[int, Optional[Set[str]]] = {}
+        self.uses: Dict[int, Set[str]] = {}
+        helpers: Dict[str, Set[str]] = {}
+        roots: Set[str] = set()
+        for i, cell in enumerate(cells):
+            if cell.get("cell_type") != "code" or not isinstance(cell.get("source"), str):
+                continue
+            src = cell["source"]
+            roots |= imported_roots(src)
+            if is_solution(cell):
+                continue
+            bound, star = binds(src)
+            self.trusted_binds[i] = None if star else bound
+            for name, body in function_loads(src).items():
+                helpers[name] = helpers.get(name, set()) | body
+            if is_test(cell):
+                self.uses[i] = loads(src)
+        for i, used in self.uses.items():
+            todo, seen = list(used), set(used)
+            while todo:
+                for name in helpers.get(todo.pop(), ()):
+                    if name not in seen:
+                        seen.add(name)
+                        todo.append(name)
+            self.uses[i] = seen - (solution_binds or set())
+        self.protected: Set[str] = set().union(*self.uses.values()) if self.uses else set()
+        self.preimport = [m for m in MONITORED_MODULES if m.split(".")[0] in roots
+                          and not m.startswith("numpy.core.")]  # deprecated alias in numpy 2
+
+
+def solution_bindings(instructor, is_solution) -> Set[str]:
+    """Names the instructor's solution cells bind (they are the student's to define)."""
+    out: Set[str] = set()
+    for cell in getattr(instructor, "cells", []):
+        if is_solution(cell) and isinstance(cell.get("source"), str):
+            out |= binds(cell["source"])[0]
+    return out
+
+
+# ----------------------------------------------------------------------------- nonce
 def new_nonce() -> str:
     return "nonce-" + secrets.token_hex(16)
 
@@ -177,52 +461,140 @@ def strip_nonce(cell, nonce: str) -> bool:
     return found
 
 
+# ----------------------------------------------------------------------------- the guard
 class TamperGuard:
     """The grader's hooks for :func:`course_grader.runner.execute_notebook`.
 
-    ``rejected`` maps grade-cell indices to the reason; ``notes`` is the "tampering: ..." list."""
+    ``is_solution(cell)`` / ``is_test(cell)`` classify cells; ``instructor`` (optional, the
+    instructor's notebook) names what the solution cells may bind. ``rejected`` maps grade-cell
+    indices to the reason; ``notes`` is the "tampering: ..." list (plus "tamper check
+    unavailable: ..." when the baseline could not be taken)."""
 
-    def __init__(self, is_solution, is_test):
+    def __init__(self, is_solution, is_test, instructor=None, timeout: float = 30):
         self.is_solution = is_solution
         self.is_test = is_test
+        self.timeout = timeout
+        self._solution_binds = (solution_bindings(instructor, is_solution)
+                                if instructor is not None else None)
+        self.plan: Optional[Plan] = None
         self.baseline: Optional[dict] = None
         self.baseline_problem = ""
         self.rejected: Dict[int, str] = {}
         self.reasons: List[str] = []
         self._nonce: Dict[int, Tuple[str, str]] = {}
+        self._last: Optional[dict] = None       # the previous probe's answer
+        self._ran: List[int] = []               # code cells run since the previous probe
+        self._names: Dict[str, str] = {}        # protected name -> trusted identity
+        self._callbacks: Dict[str, Set[str]] = {}  # event -> trusted callback identities
+        self._student: List[str] = []           # changes solution cells made (for the notes)
 
     def _reject(self, index: int, reason: str) -> None:
         self.rejected[index] = reason
         if reason not in self.reasons:
             self.reasons.append(reason)
 
+    # -- probing ----------------------------------------------------------------------------
+    def _probe(self, run, preimport=()) -> Tuple[Optional[dict], str]:
+        return take_fingerprint(run, self.timeout, self.plan.protected, preimport)
+
+    def _absorb(self, current: dict) -> None:
+        """Attribute what changed since the previous probe to the cells run in between."""
+        student = any(self.is_solution(self._cells[i]) for i in self._ran)
+        last = self._last or {}
+        if not student:
+            for i in self._ran:  # names the trusted cells bind take their new values
+                bound = self.plan.trusted_binds.get(i, set())
+                for name in (self.plan.protected if bound is None else bound & self.plan.protected):
+                    self._names[name] = current.get("ns." + name, ABSENT)
+        for key, now in current.items():
+            if key.startswith("ip.events."):
+                trusted = self._callbacks.setdefault(key, set())
+                before = set(last.get(key, []))
+                added = set(now) - before
+                trusted -= before - set(now)
+                trusted |= {c for c in added if not student or c.endswith("|ok")}
+            elif key.startswith("ns.") or key in self.baseline:
+                continue
+            elif not student:
+                self.baseline[key] = now
+            elif key.startswith(("ip.", "kernel.", "session.", "sys.")) or \
+                    any("|cell" in v for v in (now if isinstance(now, list) else [now])):
+                self.baseline[key] = ABSENT  # a solution cell put it there
+            else:
+                self.baseline[key] = now  # a module first imported by a solution cell
+        self._last = current
+        self._ran = []
+
+    def _changes(self, index: int, current: dict) -> List[str]:
+        changes = compare(self.baseline, current, limit=100)
+        for key, now in current.items():
+            if key.startswith("ip.events."):
+                extra = set(now) - self._callbacks.get(key, set())
+                if extra:
+                    changes.append(f"{key[3:]} callback added")
+        if current.get("ns.__builtins__") != self.baseline.get("ns.__builtins__"):
+            changes.append("__builtins__ rebound")
+        for name in sorted(self.plan.uses.get(index, set())):
+            now = current.get("ns." + name, ABSENT)
+            if name in self._names:
+                if now != self._names[name]:
+                    changes.append(f"{name} rebound")
+            elif name in BUILTIN_NAMES and now != ABSENT:
+                changes.append(f"{name} rebound")
+        return _limit(changes, 4)
+
+    # -- hooks ------------------------------------------------------------------------------
     def before_cell(self, run, index, cell) -> None:
-        if self.baseline is None and not self.baseline_problem and self.is_solution(cell):
-            self.baseline, problem = take_fingerprint(run)
-            self.baseline_problem = problem or ""
-            if self.baseline is None:
-                self.baseline_problem = self.baseline_problem or "no baseline"
-        if self.is_test(cell):
-            if self.baseline is not None:
-                current, problem = take_fingerprint(run)
-                if current is None:
+        if self.plan is None:
+            self._cells = run.nb.cells if getattr(run, "nb", None) is not None else {}
+            self.plan = Plan(self._cells, self.is_solution, self.is_test, self._solution_binds)
+        solution, test = self.is_solution(cell), self.is_test(cell)
+        if self.baseline is None and not self.baseline_problem and solution:
+            current, problem = self._probe(run, self.plan.preimport)
+            if current is None:
+                self.baseline_problem = problem or "no baseline"
+            else:
+                self.baseline = {k: v for k, v in current.items() if not k.startswith("ip.events.")}
+                self._callbacks = {k: set(v) for k, v in current.items() if k.startswith("ip.events.")}
+                self._last = current
+                for i in self._ran:
+                    bound = self.plan.trusted_binds.get(i, set())
+                    for name in (self.plan.protected if bound is None else bound & self.plan.protected):
+                        self._names[name] = current.get("ns." + name, ABSENT)
+                self._ran = []
+        elif self.baseline is not None and (solution or test):
+            current, problem = self._probe(run)
+            if current is None:
+                if test:
                     self._reject(index, problem)
-                else:
-                    changes = compare(self.baseline, current)
+            else:
+                self._absorb(current)
+                if test:
+                    changes = self._changes(index, current)
                     if changes:
                         self._reject(index, ", ".join(changes))
+        if test:
             if run.client is not None:
                 run.client.no_clear.add(index)
             nonce = new_nonce()
+            if run.client is not None and hasattr(run.client, "keep_text"):
+                run.client.keep_text.add(nonce)
             self._nonce[index] = (nonce, cell.source)
             cell.source = cell.source + nonce_line(nonce)
 
     def after_cell(self, run, index, cell, reply) -> None:
+        self._ran.append(index)
+        if self.baseline is not None and self.is_solution(cell):
+            current, _ = self._probe(run)
+            if current is not None:  # no answer: the next test's probe rejects it
+                self._absorb(current)
         if index not in self._nonce:
             return
         nonce, source = self._nonce.pop(index)
         cell.source = source
         printed = strip_nonce(cell, nonce)
+        if run.client is not None and hasattr(run.client, "keep_text"):
+            run.client.keep_text.discard(nonce)
         if reply.get("status") == "ok" and not printed:
             self._reject(index, "test cell reported success without running to its end")
         if run.client is not None and index in run.client.cleared:
@@ -237,4 +609,8 @@ class TamperGuard:
 
     @property
     def notes(self) -> List[str]:
-        return [f"tampering: {r}" for r in self.reasons]
+        notes = [f"tampering: {r}" for r in self.reasons]
+        if self.baseline_problem and self.plan is not None and any(
+                self.is_test(c) for c in self._cells):
+            notes.append(f"tamper check unavailable: {self.baseline_problem}")
+        return notes

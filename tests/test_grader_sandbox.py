@@ -1,7 +1,8 @@
 """Adversarial submissions against the sandboxed grader (course_grader), in one batch.
 
 Every submission is built here from the release of a small synthetic chapter (the one in
-test_assignments.py). Each cheat scores what it should (0 for cheats), the repository, the
+test_assignments.py, with tests that call ``abs``, ``np.allclose``, a lesson helper and
+``cmath``, so that shadowing and patching them would pay off if it went unnoticed). Each cheat scores what it should (0 for cheats), the repository, the
 chapter and every other submission stay byte-identical, no process is left behind, and the
 batch finishes with a full CSV. Needs bubblewrap: skipped with one line when it is missing,
 except under CI=true, where it fails.
@@ -21,7 +22,7 @@ import pytest
 from course_grader import grade as G
 from course_grader import release as R
 from course_grader.sandbox import course_utils_dir, in_ci, sandbox_problem
-from test_assignments import GOOD, _answer, _cell, _make_course
+from test_assignments import GOOD, _answer, _cell, _demo_notebook, _make_course
 
 PROBLEM = sandbox_problem()
 if PROBLEM and not in_ci():
@@ -63,10 +64,39 @@ def _solution_index(raw, gid):
                 if c["metadata"].get("nbgrader", {}).get("grade_id") == gid)
 
 
+def _chapter():
+    """The demo chapter; its tests pass for any answer if ``abs``, ``np``, ``close`` or
+    ``cmath.isclose`` can be swapped."""
+    nb = _demo_notebook("BASE = int(Path('../data/demo.txt').read_text())\nprint(BASE)\n"
+                        "def close(a, b):\n    return bool(np.allclose(a, b))")
+    _cell(nb, "ch01_ex1_test").source = (
+        "assert abs(double(2) - 4) < 1e-9\n### BEGIN HIDDEN TESTS\n"
+        "assert abs(double(BASE) - 6) < 1e-9  # hidden_check_one\n### END HIDDEN TESTS")
+    _cell(nb, "ch01_ex2_test").source = (
+        "assert close(total([1, 2]), 3.0)\n### BEGIN HIDDEN TESTS\n"
+        "assert np.allclose(total([]), 0.0)\n### END HIDDEN TESTS")
+    _cell(nb, "ch01_ex3_test").source = (
+        "import cmath\nassert cmath.isclose(square(3), 9)\n### BEGIN HIDDEN TESTS\n"
+        "assert cmath.isclose(square(-2), 4)\n### END HIDDEN TESTS")
+    return nb
+
+
+PROXY = ("class Proxy:\n    def __getattr__(self, name):\n        return lambda *a, **k: True\n"
+         "np = Proxy()\n")
+CALLBACKS = (  # patch numpy.allclose only while a cell runs; the silent probe never sees it
+    "import numpy\noriginal = numpy.allclose\n"
+    "def patch(*a, **k):\n    numpy.allclose = lambda *a, **k: True\n"
+    "def unpatch(*a, **k):\n    numpy.allclose = original\n"
+    "patch.__module__ = unpatch.__module__ = 'IPython.core.events'\n"
+    "get_ipython().events.register('pre_run_cell', patch)\n"
+    "get_ipython().events.register('post_run_cell', unpatch)\n")
+WRONG_TOTAL = "def total(xs):\n    return -1.0"
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sandbox")
-    chapter = _make_course(tmp / "course")
+    chapter = _make_course(tmp / "course", _chapter())
     R.release(notebooks_dir=chapter.parent, out=tmp / "release", quiet=True)
     released = tmp / "release" / chapter.name
     student = nbformat.read(str(released), 4)
@@ -141,6 +171,18 @@ def batch(tmp_path_factory):
             "class Sneaky(Exception):\n    pass\n"
             "Sneaky.__name__ = Sneaky.__qualname__ = 'X\\nforged | 2 | 3 | 1 | 6 | -\\n,9,9'\n"
             "def double(x):\n    raise Sneaky('boom')")),
+        "shadow_abs": _answer(student, ch01_ex1_solution="abs = lambda x: 0\ndef double(x):\n    return 0"),
+        "np_proxy": _answer(student, ch01_ex2_solution=PROXY + WRONG_TOTAL),
+        "event_callbacks": _answer(student, ch01_ex2_solution=CALLBACKS + WRONG_TOTAL),
+        "numpy_internal": _answer(student, ch01_ex2_solution=(
+            "import numpy\n"
+            "numpy._core.numeric.isclose = lambda *a, **k: numpy.array([True])\n" + WRONG_TOTAL)),
+        "code_swap": _answer(student, ch01_ex2_solution=(
+            "close.__code__ = (lambda a, b: True).__code__\n" + WRONG_TOTAL)),
+        "late_import": _answer(student, ch01_ex3_solution=(
+            "__import__('cma' + 'th').isclose = lambda *a, **k: True\ndef square(x):\n    return 0")),
+        "verbose": _answer(student, ch01_ex1_solution=(
+            "print('x' * 2_500_000)\ndef double(x):\n    print('y' * 1_500_000)\n    return x + x")),
     }
     paths = []
     for name, nb in cases.items():
@@ -195,7 +237,9 @@ def test_each_submission_scores_what_it_should(batch):
         "proc_snoop": [2, 3, 1], "sleepers": [2, 3, 1], "memory": [2, 0, 1],
         "newline_exc": [0, 3, 1], "m_oops": [0, 3, 1], "m_source42": [2, 0, 1],
         "m_no_cell_type": [2, 3, 0], "m_grade_id_list": [2, 3, 0], "evil,name_x": [2, 3, 1],
-        "release": [0, 0, 0]}
+        "shadow_abs": [0, 3, 1], "np_proxy": [2, 0, 1], "event_callbacks": [2, 0, 0],
+        "numpy_internal": [2, 0, 0], "code_swap": [2, 0, 1], "late_import": [2, 3, 0],
+        "verbose": [2, 3, 1], "release": [0, 0, 0]}
     assert {name: _scores(r) for name, r in by.items()} == expected, \
         {name: r.notes for name, r in by.items()}
     assert by["right"].notes == []
@@ -210,6 +254,16 @@ def test_cheats_are_named_in_the_notes(batch):
     assert "tampering:" in note("excepthook") and "custom_exceptions" in note("excepthook")
     assert "NameError" in note("read_instructor")  # nothing to steal: the solutions never appeared
     assert "MemoryError" in note("memory") or "ex2_test NameError" in note("memory")
+    assert "tampering: abs rebound" in note("shadow_abs")
+    assert "np rebound" in note("np_proxy")
+    assert "pre_run_cell callback added" in note("event_callbacks")
+    assert "numpy._core.numeric.isclose replaced" in note("numpy_internal")
+    assert "close rebound" in note("code_swap")
+    assert "cmath.isclose replaced" in note("late_import")
+    for name in ("shadow_abs", "np_proxy", "event_callbacks", "numpy_internal", "code_swap",
+                 "late_import"):
+        assert note(name).count("tampering:") >= 1, (name, note(name))
+    assert "tampering" not in note("verbose") and "output cut" in note("verbose")
     assert "nbgrader metadata is str" in note("m_oops")
     assert "source is int" in note("m_source42")
     assert "without cell_type" in note("m_no_cell_type")
