@@ -5,23 +5,29 @@ What the kernel of one submission sees (everything else does not exist for it):
 ==========================  ===========  ====================================================
 path                        access       why
 ==========================  ===========  ====================================================
-its work folder             read-write   working directory ``notebooks/``, ``HOME``, sockets
+``notebooks/``, ``HOME``    read-write   its working directory and home: size-capped tmpfs
+its ``run/`` folder         read-write   the host's folder: connection file and sockets only
 ``course_utils/`` only      read-only    the course package the chapters import
 the virtualenv, base Python read-only    the interpreter and its packages
 ``data/``                   read-only    the chapters' data (also as ``../data``)
 ``/usr``, fonts, ld cache   read-only    shared libraries, ``dot``, fonts
-``/tmp``                    private      a small tmpfs
+``/tmp``                    private      a size-capped tmpfs
 ``/proc``                   own only     its own PID namespace
 network                     none         ``--unshare-net``; the kernel protocol uses Unix sockets
 ==========================  ===========  ====================================================
 
 Not there: the repository (instructor notebooks, other course files), the notebook being graded
 (cells arrive over the kernel protocol), other submissions, the grader's output, ``/home``,
-``/root``, other processes. Limits (``prlimit``): address space, processes, CPU seconds, file
-size, open files, no core dumps. When the grader runs as root the kernel runs as a dedicated
-unprivileged uid with no capabilities; otherwise inside a user namespace as ``nobody``.
-``--die-with-parent`` and ``--new-session``; at the end of the run every process it started is
-killed (the PID namespace goes, and as root every process of its uid is killed too).
+``/root``, other processes. Limits per process (``prlimit``): address space, processes, CPU
+seconds, file size, open files, no core dumps. Limits for the whole sandbox (a cgroup of its own,
+see :class:`Cgroup`): memory of all its processes and tmpfs files together, number of processes,
+and an equal CPU weight, so a fork bomb of busy loops only eats its own share and one submission
+cannot starve or out-of-memory the others graded at the same time. Where no cgroup can be made
+(not root on cgroup v1, no systemd user session) a one-line warning says those limits are per
+process only. When the grader runs as root the kernel runs as a dedicated unprivileged uid with
+no capabilities; otherwise inside a user namespace as ``nobody``. ``--die-with-parent`` and
+``--new-session``; at the end of the run every process it started is killed (its cgroup, the PID
+namespace, and as root every process of its uid).
 """
 from __future__ import annotations
 
@@ -73,12 +79,35 @@ class Limits:
         if self.sandbox_memory is None:
             self.sandbox_memory = self.memory
 
+    @classmethod
+    def for_jobs(cls, jobs: int, **overrides) -> "Limits":
+        """Default limits for ``jobs`` sandboxes at once: each one's total memory is at most its
+        equal part of 80 % of the machine's RAM (and at most ``memory``), so together they cannot
+        run the host out of memory."""
+        if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+            raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+        limits = cls(**overrides)
+        ram = _ram_bytes()
+        if ram and "sandbox_memory" not in overrides:
+            limits.sandbox_memory = min(limits.sandbox_memory, int(ram * 0.8) // jobs)
+        return limits
+
     def prlimit_args(self, nproc: Optional[int] = None) -> List[str]:
         args = ["prlimit", f"--as={self.memory}", f"--cpu={self.cpu_seconds}",
                 f"--fsize={self.file_size}", f"--nofile={self.open_files}", "--core=0"]
         if nproc is not None:
             args.append(f"--nproc={nproc}")
         return args + ["--"]
+
+
+def _ram_bytes() -> Optional[int]:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def find_bwrap() -> Optional[str]:
@@ -460,16 +489,30 @@ class Cgroup:
         self.kind, self.name, self.limits = kind, name, limits
         self.dirs: List[Path] = []
         self.unit = f"{name}.scope"
-        if kind == "v2":
-            self._make_v2()
-        elif kind == "v1":
-            self._make_v1()
-        elif kind != "systemd":
+        if kind not in ("v2", "v1", "systemd"):
             raise ValueError(f"unknown cgroup kind {kind!r}")
+        try:
+            if kind == "v2":
+                self._make_v2()
+            elif kind == "v1":
+                self._make_v1()
+        except BaseException:
+            self.remove()
+            raise
 
     # -- creation -------------------------------------------------------------------------
     def _make_v2(self) -> None:
         parent = CGROUP_ROOT / CGROUP_PARENT
+        try:
+            self._make_v2_in(parent)
+        except OSError:
+            try:
+                parent.rmdir()
+            except OSError:
+                pass
+            raise
+
+    def _make_v2_in(self, parent: Path) -> None:
         wanted = [c for c in _CONTROLLERS if c in _v2_controllers(CGROUP_ROOT)]
         for attempt in range(5):
             try:
@@ -481,11 +524,11 @@ class Cgroup:
                         _write(where / "cgroup.subtree_control", " ".join("+" + c for c in missing))
                 box = parent / self.name
                 box.mkdir()
+                self.dirs = [box]
                 break
             except FileNotFoundError:  # parent removed by another sandbox just now
                 if attempt == 4:
                     raise
-        self.dirs = [box]
         total = self.limits.sandbox_memory
         _write(box / "memory.max", total)
         if (box / "memory.swap.max").exists():
@@ -527,22 +570,33 @@ class Cgroup:
     def prefix(self) -> List[str]:
         """Command prefix that puts the command (and so everything it starts) into the group."""
         if self.kind == "systemd":
-            return ["systemd-run", "--user", "--scope", "--quiet", "--collect", "--unit", self.unit,
-                    "-p", f"MemoryMax={self.limits.sandbox_memory}", "-p", "MemorySwapMax=0",
-                    "-p", f"TasksMax={self.limits.processes}", "-p", "CPUWeight=100", "--"]
+            # the kernel's environment is the sandbox's, so systemd-run gets the user bus
+            # explicitly, and the command inside does not inherit it
+            bus = [f"{k}={os.environ[k]}" for k in ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
+                   if k in os.environ]
+            return ["env", *bus, "systemd-run", "--user", "--scope", "--quiet", "--collect",
+                    "--unit", self.unit, "-p", f"MemoryMax={self.limits.sandbox_memory}",
+                    "-p", "MemorySwapMax=0", "-p", f"TasksMax={self.limits.processes}",
+                    "-p", "CPUWeight=100", "--", "env", "-u", "XDG_RUNTIME_DIR",
+                    "-u", "DBUS_SESSION_BUS_ADDRESS", "--"]
         procs = [str(d / "cgroup.procs") for d in self.dirs]
         return ["/bin/sh", "-c",
                 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
                 "sh", *procs, "--"]
 
     def _systemd_dir(self) -> Optional[Path]:
+        if self.dirs:
+            return self.dirs[0] if self.dirs[0].is_dir() else None
         try:
             done = subprocess.run(["systemctl", "--user", "show", "-p", "ControlGroup", "--value",
                                    self.unit], capture_output=True, text=True, timeout=10)
         except (OSError, subprocess.TimeoutExpired):
             return None
         path = done.stdout.strip()
-        return CGROUP_ROOT / path.lstrip("/") if path else None
+        if not path:
+            return None
+        self.dirs = [CGROUP_ROOT / path.lstrip("/")]
+        return self.dirs[0]
 
     def pids(self) -> List[int]:
         dirs = self.dirs
@@ -560,7 +614,7 @@ class Cgroup:
     def kill(self) -> int:
         """SIGKILL every process in the group (until it is empty); return how many were seen."""
         killed = 0
-        if self.kind == "v2" and (self.dirs[0] / "cgroup.kill").exists():
+        if self.kind == "v2" and self.dirs and (self.dirs[0] / "cgroup.kill").exists():
             try:
                 _write(self.dirs[0] / "cgroup.kill", 1)
             except OSError:
@@ -586,6 +640,7 @@ class Cgroup:
         self.kill()
         if self.kind == "systemd":
             subprocess.run(["systemctl", "--user", "stop", self.unit], capture_output=True, timeout=10)
+            self.dirs = []
             return
         for d in self.dirs:
             for _ in range(100):  # a process that was just killed may hold it for a moment
@@ -624,15 +679,16 @@ def _cgroup_choice() -> Tuple[Optional[str], Optional[str]]:
     elif v2 and shutil.which("systemd-run") and shutil.which("systemctl"):
         kinds = ["systemd"]
     else:
-        return None, ("not root and no systemd user session on cgroup v2 to delegate a cgroup"
-                      if not v2 else "not root and systemd-run not found")
+        return None, ("not root, and cgroup v1 cannot be delegated to a user" if not v2 else
+                      "not root, and systemd-run (to get a delegated cgroup) not found")
     kind = kinds[0]
     probe = None
     try:
         probe = Cgroup(kind, f"probe-{os.getpid()}", Limits(sandbox_memory=256 * 1024 ** 2,
                                                               processes=16))
         done = subprocess.run(probe.prefix() + ["/bin/sh", "-c", "cat /proc/self/cgroup"],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
         if done.returncode != 0:
             return None, f"cannot enter a {kind} cgroup: {done.stderr.strip()[:200]}"
         if kind == "systemd":
