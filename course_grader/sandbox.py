@@ -721,16 +721,24 @@ CGROUP_WARNING = ("WARNING: no cgroup for the grader sandboxes ({why}): memory, 
                   "others graded at the same time.")
 
 
-@lru_cache(maxsize=1)
-def _warn_no_cgroup() -> None:
-    print(CGROUP_WARNING.format(why=cgroup_problem()), file=sys.stderr)
+_WARNED = "COURSE_GRADER_CGROUP_WARNED"
+
+
+def warn_if_no_cgroup() -> Optional[str]:
+    """Print :data:`CGROUP_WARNING` (one line, once: also not again in worker processes started
+    afterwards) if sandboxes get no cgroup here; return the reason or ``None``."""
+    why = cgroup_problem()
+    if why is not None and not os.environ.get(_WARNED):
+        print(CGROUP_WARNING.format(why=why), file=sys.stderr)
+        os.environ[_WARNED] = "1"
+    return why
 
 
 def new_cgroup(limits: "Limits", hint: str = "") -> Optional[Cgroup]:
     """A fresh cgroup for one sandbox, or ``None`` (with a one-time warning) where there is none."""
     kind, why = _cgroup_choice()
     if kind is None:
-        _warn_no_cgroup()
+        warn_if_no_cgroup()
         return None
     return Cgroup(kind, f"box-{os.getpid()}-{hint}{next(_counter)}", limits)
 

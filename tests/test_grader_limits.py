@@ -152,6 +152,14 @@ def test_limits_for_jobs_share_the_machines_memory(monkeypatch):
         Limits.for_jobs(0)
 
 
+def test_no_cgroup_gives_one_warning_line(monkeypatch, capsys):
+    monkeypatch.setattr(S, "_cgroup_choice", lambda: (None, "no cgroups here"))
+    monkeypatch.delenv(S._WARNED, raising=False)
+    assert S.new_cgroup(Limits()) is None and S.new_cgroup(Limits()) is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no cgroups here" in err and "per process only" in err, err
+
+
 # ------------------------------------------------------------------------------ disk
 def test_writing_300_mb_in_the_working_folder_fails_inside_and_lands_nowhere(tmp_path):
     with Box(tmp_path, "disk") as b:
