@@ -114,6 +114,33 @@ def find_bwrap() -> Optional[str]:
     return shutil.which("bwrap")
 
 
+def bwrap_version(bwrap: Optional[str] = None) -> Tuple[int, ...]:
+    """``bwrap --version`` as a tuple (``(0, 8, 0)``), ``()`` if unknown."""
+    bwrap = bwrap or find_bwrap()
+    if not bwrap:
+        return ()
+    return _bwrap_version(bwrap)
+
+
+@lru_cache(maxsize=8)
+def _bwrap_version(bwrap: str) -> Tuple[int, ...]:
+    try:
+        text = subprocess.run([bwrap, "--version"], capture_output=True, text=True,
+                              timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    import re
+
+    match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
+    return tuple(int(g) for g in match.groups() if g is not None) if match else ()
+
+
+def _size(nbytes: int) -> List[str]:
+    """``--size`` for the next tmpfs (bubblewrap 0.7+). Older bwrap (Ubuntu 22.04: 0.6.1) gets
+    none: then the sandbox's cgroup memory limit is what caps its tmpfs."""
+    return ["--size", str(nbytes)] if bwrap_version() >= (0, 7) else []
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("true", "1", "yes")
 
@@ -128,6 +155,10 @@ def sandbox_problem() -> Optional[str]:
         return "bwrap not found; " + INSTALL_HINT
     if not shutil.which("prlimit"):
         return "prlimit (util-linux) not found"
+    if bwrap_version(bwrap) and bwrap_version(bwrap) < (0, 7) and cgroup_problem() is not None:
+        return (f"bubblewrap {'.'.join(map(str, bwrap_version(bwrap)))} cannot cap the size of "
+                f"the sandbox's tmpfs (--size needs 0.7) and there is no cgroup to cap it "
+                f"({cgroup_problem()})")
     return _probe_sandbox(bwrap)
 
 
@@ -165,7 +196,7 @@ def _probe_sandbox(bwrap: str) -> Optional[str]:
                 box.release()
     if done.returncode != 0:
         err = " ".join(done.stderr.decode(errors="replace").split())[:200]
-        hint = ("; bubblewrap 0.7 or newer is needed (--size, --perms)"
+        hint = ("; bubblewrap 0.5 or newer is needed (--perms), 0.7 for --size"
                 if "unknown option" in err.lower() or "unrecognized" in err.lower() else
                 "; user namespaces off?" if "namespace" in err.lower() or "permission" in err.lower()
                 else "")
@@ -339,7 +370,7 @@ class Sandbox:
             if os.path.exists(extra):
                 args += self._dirs(Path(extra), made) + ["--ro-bind", extra, extra]
         args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", "--size", str(self.limits.tmp_size), "--tmpfs", "/tmp"]
+                 "--perms", "1777", *_size(self.limits.tmp_size), "--tmpfs", "/tmp"]
         for path in _python_dirs() + [course_utils_dir(), self.data_dir]:
             args += self._dirs(path, made) + ["--ro-bind", str(path), str(path)]
             made.add(str(path))
@@ -349,8 +380,8 @@ class Sandbox:
         args += self._dirs(self.work, made) + ["--perms", "0755", "--dir", str(self.work)]
         args += ["--bind", str(self.run_dir), str(self.run_dir),
                  "--ro-bind", str(self.data_dir), str(self.work / "data"),
-                 "--perms", "0777", "--size", str(self.limits.work_size), "--tmpfs", str(self.cwd),
-                 "--perms", "0777", "--size", str(self.limits.home_size), "--tmpfs", str(home),
+                 "--perms", "0777", *_size(self.limits.work_size), "--tmpfs", str(self.cwd),
+                 "--perms", "0777", *_size(self.limits.home_size), "--tmpfs", str(home),
                  "--perms", "0777", "--dir", str(mpl)]
         for font_list in sorted((self.work / "fonts").glob("fontlist-*.json")):
             args += ["--ro-bind", str(font_list), str(mpl / font_list.name)]

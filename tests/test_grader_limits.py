@@ -105,14 +105,15 @@ def _value(text: str, key: str) -> float:
 
 
 # ------------------------------------------------------------------------------ the probe
-def test_probe_names_a_bwrap_that_lacks_an_option(tmp_path, monkeypatch):
+def _fake_bwrap(tmp_path, monkeypatch, version):
+    """A ``bwrap`` first in PATH that says it is ``version`` and rejects ``--size``."""
     real = S.find_bwrap()
     if real is None:
         pytest.skip("no bwrap")
     fake = tmp_path / "bin" / "bwrap"
     fake.parent.mkdir()
     fake.write_text("#!/bin/sh\n"
-                    "if [ \"$1\" = --version ]; then echo 'bubblewrap 0.6.1'; exit 0; fi\n"
+                    f"if [ \"$1\" = --version ]; then echo 'bubblewrap {version}'; exit 0; fi\n"
                     "for a in \"$@\"; do\n"
                     "  if [ \"$a\" = --size ]; then echo 'bwrap: Unknown option --size' >&2; exit 1; fi\n"
                     "done\n"
@@ -120,14 +121,40 @@ def test_probe_names_a_bwrap_that_lacks_an_option(tmp_path, monkeypatch):
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
     sandbox_problem.cache_clear()
+
+
+def test_probe_names_a_bwrap_that_lacks_an_option(tmp_path, monkeypatch):
+    _fake_bwrap(tmp_path, monkeypatch, "0.8.0")  # says it is new enough, yet rejects --size
     try:
         problem = sandbox_problem()
     finally:
         monkeypatch.undo()
         sandbox_problem.cache_clear()
     assert problem is not None
-    assert "bubblewrap 0.6.1" in problem and "--size" in problem and "0.7" in problem, problem
-    assert sandbox_problem() is None  # the real one still passes the same probe
+    assert "bubblewrap 0.8.0" in problem and "--size" in problem and "0.7" in problem, problem
+    assert sandbox_problem() is None  # the real one passes the same probe
+
+
+def test_an_old_bwrap_without_size_is_used_only_where_a_cgroup_caps_its_tmpfs(tmp_path,
+                                                                            monkeypatch):
+    _fake_bwrap(tmp_path, monkeypatch, "0.6.1")  # Ubuntu 22.04's
+    try:
+        problem = sandbox_problem()
+        data = tmp_path / "data"
+        data.mkdir()
+        box = Sandbox(tmp_path / "w", data, cgroup=False)
+        try:
+            argv = box.wrap(["true"])
+        finally:
+            box.release()
+    finally:
+        monkeypatch.undo()
+        sandbox_problem.cache_clear()
+    assert "--size" not in argv and "--tmpfs" in argv
+    if CGROUP_PROBLEM is None:
+        assert problem is None
+    else:
+        assert problem is not None and "0.6.1" in problem and "no cgroup" in problem, problem
 
 
 def test_nproc_in_a_user_namespace_is_the_limit_itself_on_new_kernels(monkeypatch):
