@@ -247,13 +247,10 @@ def take_fingerprint(run, timeout: float = 30, names: Iterable[str] = (),
 
 def compare(baseline: dict, current: dict, limit: int = 4) -> List[str]:
     """What changed from ``baseline`` to ``current`` (changed or removed entries; for lists,
-    any difference; entries whose baseline is :data:`ABSENT` must not exist). Ignores the
-    notebook-namespace (``ns.``) and event-callback entries, which :class:`TamperGuard` checks.
-    Human-readable, at most ``limit`` items plus a count."""
+    any difference; new non-empty lists; entries whose baseline is :data:`ABSENT` must not
+    exist). Human-readable, at most ``limit`` items plus a count."""
     changes = []
     for key, before in baseline.items():
-        if key.startswith(("ns.", "ip.events.")):
-            continue
         after = current.get(key)
         if before == ABSENT:
             if after is not None:
@@ -266,8 +263,7 @@ def compare(baseline: dict, current: dict, limit: int = 4) -> List[str]:
             else:
                 changes.append(f"{key} replaced")
     for key, after in current.items():  # new hooks / transformers
-        if key not in baseline and isinstance(after, list) and after \
-                and not key.startswith("ip.events."):
+        if key not in baseline and isinstance(after, list) and after:
             changes.append(f"{key} added")
     return _limit(changes, limit)
 
@@ -526,7 +522,9 @@ class TamperGuard:
         self._ran = []
 
     def _changes(self, index: int, current: dict) -> List[str]:
-        changes = compare(self.baseline, current, limit=100)
+        mine = ("ns.", "ip.events.")  # checked below
+        changes = compare({k: v for k, v in self.baseline.items() if not k.startswith(mine)},
+                          {k: v for k, v in current.items() if not k.startswith(mine)}, limit=100)
         for key, now in current.items():
             if key.startswith("ip.events."):
                 extra = set(now) - self._callbacks.get(key, set())
@@ -563,12 +561,16 @@ class TamperGuard:
                         self._names[name] = current.get("ns." + name, ABSENT)
                 self._ran = []
         elif self.baseline is not None and (solution or test):
-            current, problem = self._probe(run)
+            if self._ran or self._last is None:
+                current, problem = self._probe(run)
+            else:  # nothing ran since the previous probe (a test right after its solution)
+                current, problem = self._last, ""
             if current is None:
                 if test:
                     self._reject(index, problem)
             else:
-                self._absorb(current)
+                if current is not self._last:
+                    self._absorb(current)
                 if test:
                     changes = self._changes(index, current)
                     if changes:
