@@ -80,7 +80,6 @@ ABSENT = "-"
 # NONCE + repr(dict of str -> str | list of str); the grader parses it with ast.literal_eval.
 # It calls only builtins and the interpreter's own objects, no library function.
 _FINGERPRINT = r'''
-sys = __import__("sys")
 FunctionType = type(lambda: 0)
 MethodType = type(FunctionType.__get__(lambda self: 0, 0))
 ModuleType = type(sys)
@@ -118,8 +117,7 @@ def callables(prefix, mapping):
         t = type(v)
         if callable(v) or t in (staticmethod, classmethod, property, ModuleType):
             fp[prefix + str(k)] = ident(v)
-B = sys.modules["builtins"]
-for k, v in list(vars(B).items()):
+for k, v in list(__builtins__.items()):
     if k not in ("_", "__", "___"):
         fp["builtins." + str(k)] = ident(v)
 for name in ("excepthook", "displayhook", "stdout", "stderr", "stdin", "breakpointhook",
@@ -201,11 +199,13 @@ sys.stdout.write(NONCE + repr(fp) + "\n")
 sys.stdout.flush()
 '''
 
-# Reaches the builtins' exec through literals only: a name in the silent request itself
-# (``__import__``, ``exec``) would be looked up in the notebook's namespace, which the student
-# controls. (Python classes on this path can still be patched: see the module docstring.)
+# Reaches the interpreter's own builtins dict and ``sys`` (the globals of the import system,
+# found from the literal ``()``), not through names: a name in the silent request itself
+# (``__import__``, ``exec``) would be looked up in the notebook's namespace, and
+# ``sys.modules['builtins']`` / ``['sys']`` can be replaced by the student. (Python classes on
+# this path can still be patched: see the module docstring.)
 _OPENER = ("(lambda o: [c for c in o.__subclasses__() if c.__name__ == 'BuiltinImporter'][0])"
-           "(().__class__.__base__).find_spec.__func__.__globals__['sys'].modules['builtins']")
+           "(().__class__.__base__).find_spec.__func__.__globals__")
 
 
 def fingerprint_code(nonce: str, names: Iterable[str] = (), preimport: Iterable[str] = ()) -> str:
@@ -214,8 +214,9 @@ def fingerprint_code(nonce: str, names: Iterable[str] = (), preimport: Iterable[
     src = (f"MODULES = {MONITORED_MODULES!r}\nCLASSES = {MONITORED_CLASSES!r}\n"
            f"ALLOWED = {ALLOWED_CALLBACK_MODULES!r}\nNONCE = {nonce!r}\n"
            f"NAMES = {tuple(sorted(names))!r}\nPREIMPORT = {tuple(preimport)!r}\n" + _FINGERPRINT)
-    return (f"{_OPENER}.exec({src!r}, {{'__name__': '__grader__', "
-            f"'__builtins__': {_OPENER}}})")
+    return ("(lambda g: (lambda b: b['exec'](" + repr(src) + ", {'__name__': '__grader__', "
+            "'__builtins__': b, 'sys': g['sys']}))(g['__builtins__'] if g['__builtins__']"
+            ".__class__ is {}.__class__ else g['__builtins__'].__dict__))(" + _OPENER + ")")
 
 
 def take_fingerprint(run, timeout: float = 30, names: Iterable[str] = (),

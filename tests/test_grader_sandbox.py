@@ -2,9 +2,9 @@
 
 Every submission is built here from the release of a small synthetic chapter (the one in
 test_assignments.py, with tests that call ``abs``, ``np.allclose``, a lesson helper and
-``cmath``, so that shadowing and patching them would pay off if it went unnoticed). Each cheat scores what it should (0 for cheats), the repository, the
-chapter and every other submission stay byte-identical, no process is left behind, and the
-batch finishes with a full CSV. Needs bubblewrap: skipped with one line when it is missing,
+``cmath``, so that shadowing and patching them would pay off if it went unnoticed). Each cheat
+scores what it should (0 for cheats), the repository, the chapter and every other submission
+stay byte-identical, no process is left behind, and the batch finishes with a full CSV. Needs bubblewrap: skipped with one line when it is missing,
 except under CI=true, where it fails.
 """
 from __future__ import annotations

@@ -185,3 +185,9 @@ def test_output_cap_keeps_the_nonce_line():
     assert texts[0] == "start\n" and texts[1].startswith("\n[output cut at")
     assert texts[2:] == ["nonce-abc\n"] and 0 in client.truncated
     assert T.strip_nonce({"outputs": outs}, "nonce-abc")
+
+
+def test_the_probe_does_not_go_through_names_the_student_controls(shell):
+    guard, run = _grade(shell, [LESSON, "S:__import__ = exec = print = None",
+                                "T:assert close(BASE, 3)"])
+    assert guard.rejected == {} and len(run.silent_calls) == 2  # baseline, after the solution
