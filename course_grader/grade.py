@@ -38,6 +38,7 @@ from .release import student_edition
 from .report import CsvWriter, GradeResult, clean, format_table
 from .run import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, run_submission, use_sandbox
 from .runner import check_seconds
+from .sandbox import Limits
 from .score import score_notebook
 from .validate import MAX_BYTES, load_submission
 
@@ -72,6 +73,7 @@ class Task:
     cell_timeout: float
     sandbox: bool
     scratch: str
+    jobs: int = 1          # sandboxes running at once (they share the RAM)
 
 
 def intake(submissions: Sequence[Path], private: Path) -> List[tuple]:
@@ -157,8 +159,10 @@ def grade_one(task: Task) -> GradeResult:
             return result(zero, [f"unreadable notebook ({exc}): not executed, all 0"])
         student = student_edition(instructor, name=chapter.name)
         nb, merge_notes = build_submission(instructor, handed, student)
+        limits = Limits.for_jobs(task.jobs) if task.sandbox else None
         outcome = run_submission(nb, chapter, timeout=task.timeout, cell_timeout=task.cell_timeout,
-                                 sandbox=task.sandbox, slot=task.index, scratch=Path(task.scratch))
+                                 sandbox=task.sandbox, slot=task.index, scratch=Path(task.scratch),
+                                 limits=limits)
         scores, _, score_notes = score_notebook(nb, outcome.executed, outcome.rejected)
         from nbgrader.preprocessors import LimitOutput
 
@@ -262,7 +266,7 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
             names[name] = 1
             tasks.append(Task(i, name, str(sub), copy, digest, note, str(chapter),
                               str(out_dir / f"{name}.ipynb"), float(timeout), float(cell_timeout),
-                              sandboxed, str(private / "scratch")))
+                              sandboxed, str(private / "scratch"), min(jobs, len(subs))))
         results: List[Optional[GradeResult]] = [None] * len(tasks)
         with CsvWriter(csv_path, chapter.stem, maxima) as writer:
             written = 0

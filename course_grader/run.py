@@ -19,7 +19,7 @@ from nbformat.notebooknode import NotebookNode
 
 from .chapters import nbgrader_meta
 from .runner import CELL_TIMEOUT, NOTEBOOK_TIMEOUT, check_seconds, execute_notebook
-from .sandbox import Limits, Sandbox, Unsandboxed, in_ci, sandbox_problem
+from .sandbox import Limits, Sandbox, Unsandboxed, in_ci, sandbox_problem, warn_if_no_cgroup
 from .tamper import TamperGuard
 
 DEFAULT_TIMEOUT = NOTEBOOK_TIMEOUT
@@ -44,6 +44,7 @@ def use_sandbox(requested: Optional[bool] = None) -> bool:
     if requested is False:
         return False
     if problem is None:
+        warn_if_no_cgroup()  # one line, once per batch: limits are then per process only
         return True
     if requested or in_ci():
         raise RuntimeError(f"the grader sandbox is not available: {problem}")
