@@ -27,10 +27,13 @@ Three checks, all decided on the grader's side:
    - **Names in the notebook namespace.** The names the test cells use (and the names used
      inside the lesson functions they call) are protected, minus the names the instructor's
      solution cells bind (``instructor=``; without it, the names no lesson or test cell binds
-     are the solution's). Their trusted value is what the last lesson/test cell that binds them
-     (by its source's AST) left; a builtin's name (``abs``) must not appear in the namespace
-     unless a lesson/test cell bound it, and ``__builtins__`` must keep its identity. A test
-     that uses a rebound name is rejected ("tampering: abs rebound"). Values are compared by
+     are the solution's). Their trusted value is the one they had before the first solution
+     cell, or what the last lesson/test cell that binds them (by its source's AST) left; a
+     later lesson cell that does not bind a name does not launder it. A builtin's name
+     (``abs``) must not appear in the namespace unless a lesson/test cell bound it, and
+     ``__builtins__`` must keep its identity. A test that uses a rebound name is rejected
+     ("tampering: abs rebound"); so is an honest student's solution that rebinds a name a later
+     test reads (``sum = 0``), as that changes what the test checks. Values are compared by
      identity: changing a lesson object in place (``expected[:] = ...``) is not seen.
 2. **Nonce.** Each test cell is sent with a last line printing a fresh random nonce. A test
    that reports success without printing its nonce did not run as written (for example an
@@ -483,7 +486,6 @@ class TamperGuard:
         self._ran: List[int] = []               # code cells run since the previous probe
         self._names: Dict[str, str] = {}        # protected name -> trusted identity
         self._callbacks: Dict[str, Set[str]] = {}  # event -> trusted callback identities
-        self._student: List[str] = []           # changes solution cells made (for the notes)
 
     def _reject(self, index: int, reason: str) -> None:
         self.rejected[index] = reason
@@ -545,7 +547,7 @@ class TamperGuard:
     # -- hooks ------------------------------------------------------------------------------
     def before_cell(self, run, index, cell) -> None:
         if self.plan is None:
-            self._cells = run.nb.cells if getattr(run, "nb", None) is not None else {}
+            self._cells = run.nb.cells if getattr(run, "nb", None) is not None else []
             self.plan = Plan(self._cells, self.is_solution, self.is_test, self._solution_binds)
         solution, test = self.is_solution(cell), self.is_test(cell)
         if self.baseline is None and not self.baseline_problem and solution:
@@ -556,10 +558,10 @@ class TamperGuard:
                 self.baseline = {k: v for k, v in current.items() if not k.startswith("ip.events.")}
                 self._callbacks = {k: set(v) for k, v in current.items() if k.startswith("ip.events.")}
                 self._last = current
-                for i in self._ran:
-                    bound = self.plan.trusted_binds.get(i, set())
-                    for name in (self.plan.protected if bound is None else bound & self.plan.protected):
-                        self._names[name] = current.get("ns." + name, ABSENT)
+                for name in self.plan.protected:  # no student code has run yet: all trusted
+                    value = current.get("ns." + name, ABSENT)
+                    if value != ABSENT or name in BUILTIN_NAMES:
+                        self._names[name] = value
                 self._ran = []
         elif self.baseline is not None and (solution or test):
             if self._ran or self._last is None:
