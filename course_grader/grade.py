@@ -162,7 +162,7 @@ def grade_one(task: Task) -> GradeResult:
         limits = Limits.for_jobs(task.jobs) if task.sandbox else None
         outcome = run_submission(nb, chapter, timeout=task.timeout, cell_timeout=task.cell_timeout,
                                  sandbox=task.sandbox, slot=task.index, scratch=Path(task.scratch),
-                                 limits=limits)
+                                 limits=limits, instructor=instructor)
         scores, _, score_notes = score_notebook(nb, outcome.executed, outcome.rejected)
         from nbgrader.preprocessors import LimitOutput
 

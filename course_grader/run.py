@@ -17,7 +17,7 @@ from typing import Dict, List, Optional
 
 from nbformat.notebooknode import NotebookNode
 
-from .chapters import nbgrader_meta
+from .chapters import nbgrader_meta, read_notebook
 from .runner import CELL_TIMEOUT, NOTEBOOK_TIMEOUT, check_seconds, execute_notebook
 from .sandbox import Limits, Sandbox, Unsandboxed, in_ci, sandbox_problem, warn_if_no_cgroup
 from .tamper import TamperGuard
@@ -81,8 +81,11 @@ def data_dir_for(chapter: Path) -> Optional[Path]:
 
 def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_TIMEOUT,
                    cell_timeout: float = DEFAULT_CELL_TIMEOUT, sandbox: bool = True, slot: int = 0,
-                   limits: Optional[Limits] = None, scratch: Optional[Path] = None) -> RunOutcome:
-    """Execute merged notebook ``nb`` (outputs stored in it) in a fresh private folder."""
+                   limits: Optional[Limits] = None, scratch: Optional[Path] = None,
+                   instructor: Optional[NotebookNode] = None) -> RunOutcome:
+    """Execute merged notebook ``nb`` (outputs stored in it) in a fresh private folder.
+    ``instructor`` (the chapter's own notebook) tells the tamper guard which names the
+    solutions are meant to bind (default: read from ``chapter``)."""
     check_seconds("timeout", timeout)
     check_seconds("cell_timeout", cell_timeout)
     work = Path(tempfile.mkdtemp(prefix="box-", dir=scratch))
@@ -94,8 +97,11 @@ def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_
             data = work / "no-data"
             data.mkdir()
         box = kind(work / "w", data, limits=limits, slot=slot)
+        if instructor is None:
+            instructor = read_notebook(Path(chapter))
         guard = TamperGuard(lambda c: bool(nbgrader_meta(c).get("solution")) and c.cell_type == "code",
-                            lambda c: bool(nbgrader_meta(c).get("grade")) and c.cell_type == "code")
+                            lambda c: bool(nbgrader_meta(c).get("grade")) and c.cell_type == "code",
+                            instructor=instructor)
         env = box.env()
         executed, notes = execute_notebook(nb, box.cwd, timeout=timeout, cell_timeout=cell_timeout,
                                            sandbox=box, run_dir=box.run_dir, env=env,
