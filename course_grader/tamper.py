@@ -15,29 +15,54 @@ Three checks, all decided on the grader's side:
    is attributed to the cells that ran in between: a student's solution cell or the
    instructor's (trusted) lesson and test cells.
 
+   The fingerprint also covers the compile path (``vars()`` of every class in the MRO of
+   ``type(ip.compile)`` and ``type(ip.input_transformer_manager)`` and of both instances, and
+   the identity of those objects and of ``ip.ast_transformers``), ``ip.compile.flags`` without
+   the ``__future__`` feature bits (``from __future__ import annotations`` is honest), and,
+   once torch is loaded, the depth of its function-mode and dispatch-mode stacks (an entered
+   ``TorchFunctionMode`` can make ``torch.allclose`` say yes).
+
    - Library functions, hooks and transformers must keep their baseline identity (a change
-     anywhere rejects the later tests). Entries that appear later (a module first imported
-     later) are adopted when a trusted cell brought them; when a solution cell brought them,
-     a function compiled in a notebook cell there counts as tampering. Monitored modules that
+     anywhere rejects the later tests). A change made while only lesson/test (trusted) cells
+     ran since the previous probe is adopted as the new baseline; a change a solution cell made
+     is not laundered by a later lesson cell (only a change between two probes is adopted).
+     Entries that appear later (a module first imported later) are adopted when a trusted cell
+     brought them; when a solution cell brought them, a function compiled in a notebook cell
+     there counts as tampering (and torch's mode stacks must be empty). Monitored modules that
      any cell of the notebook imports (static import statements, the student's included) are
      imported by the baseline probe itself, so their pristine identities are recorded before
      any student code runs.
    - Event callbacks a solution cell adds are rejected, except matplotlib's/IPython's own
      module-level functions (checked by looking them up in their module, not by ``__module__``).
-   - **Names in the notebook namespace.** The names the test cells use (and the names used
-     inside the lesson functions they call) are protected, minus the names the instructor's
+   - **Names in the notebook namespace.** A test cell's names are the module-level names it
+     reads and never assigns or imports itself, plus the global names read in its lambdas,
+     comprehensions and nested functions (by :mod:`symtable`; never their parameters or
+     locals), plus, transitively, the global names read in the lesson functions and classes
+     they call (not those functions' parameters or locals); minus the names the instructor's
      solution cells bind (``instructor=``; without it, the names no lesson or test cell binds
-     are the solution's). Their trusted value is the one they had before the first solution
-     cell, or what the last lesson/test cell that binds them (by its source's AST) left; a
-     later lesson cell that does not bind a name does not launder it. A builtin's name
-     (``abs``) must not appear in the namespace unless a lesson/test cell bound it, and
-     ``__builtins__`` must keep its identity. A test that uses a rebound name is rejected
-     ("tampering: abs rebound"); so is an honest student's solution that rebinds a name a later
-     test reads (``sum = 0``), as that changes what the test checks. Values are compared by
-     identity: changing a lesson object in place (``expected[:] = ...``) is not seen.
-2. **Nonce.** Each test cell is sent with a last line printing a fresh random nonce. A test
-   that reports success without printing its nonce did not run as written (for example an
-   input transformer turned it into ``pass``) and is rejected. The nonce line is removed from
+     are the solution's). A name's trusted value is the one it had before the first solution
+     cell, or what the last lesson/test cell that binds it (by its source's AST) left; a later
+     lesson cell that does not bind a name does not launder it. **Only code is protected**:
+     a name whose trusted value is a module, a class or a callable (function, method, builtin
+     or library function) must keep it. Modules and library callables are compared by
+     identity; a Python function by its code (bytecode, constants, names, defaults), so an
+     identical redefinition of a lesson function passes and a changed one ("tampering:
+     sigmoid rebound") or a swapped ``__code__`` is caught; a notebook class by its methods'
+     code. A name whose trusted value is **data** (arrays, numbers, lists, model instances) may
+     be rebound: recomputing ``W1, b1 = ...`` or ``out = ...`` in a solution is honest, and
+     **changing the lesson's data or expected values is not detected** (as in-place changes,
+     ``expected[:] = ...``, never were). A builtin's name (``abs``, ``sum``, ``max``) may be
+     rebound to a library's function (``from numpy import *``, ``from torch import *``) or to
+     data, but not to a function, lambda, class or instance of a class compiled in a notebook
+     cell, unless a lesson/test cell bound it (then it is compared as above); ``__builtins__``
+     must keep its identity. A test that reads a name rebound against these rules is rejected
+     ("tampering: abs rebound"), even if the student meant no harm (``def max(...)`` of their
+     own, read by a later test).
+2. **Nonce.** Each test cell is sent with last lines printing a fresh random nonce only if
+   ``assert False`` still raises (``try: assert False`` / ``except AssertionError:
+   print(nonce)``). A test that reports success without printing its nonce did not run as
+   written (an input transformer turned it into ``pass``, or a patched compiler or transformer
+   stripped or rewrote its asserts) and is rejected. The nonce line is removed from
    the stored outputs, and the runner's output cap always lets it through. The nonce is not a
    secret from the code the test itself calls (it can read the cell's source from ``In`` or its
    caller's frame); it only proves the cell ran to its end.
@@ -60,10 +85,12 @@ the grades.
 """
 from __future__ import annotations
 
+import __future__
 import ast
 import builtins
 import io
 import secrets
+import symtable
 import tokenize
 from typing import Dict, Iterable, List, Optional, Set, Tuple
 
@@ -78,6 +105,14 @@ MONITORED_CLASSES = (("torch", "Tensor"), ("torch.nn", "Module"), ("numpy", "nda
 ALLOWED_CALLBACK_MODULES = ("matplotlib", "matplotlib_inline", "IPython", "ipykernel",
                             "ipywidgets", "comm")
 ABSENT = "-"
+# ``from __future__ import ...`` in a cell changes the compiler's flags: not tampering.
+FUTURE_MASK = 0
+for _feature in __future__.all_feature_names:
+    FUTURE_MASK |= getattr(__future__, _feature).compiler_flag
+# Types of library callables a notebook name may hold (compared by identity).
+LIBRARY_CALLABLES = ("builtin_function_or_method", "method-wrapper", "wrapper_descriptor",
+                     "method_descriptor", "ufunc", "_ArrayFunctionDispatcher", "partial",
+                     "cython_function_or_method", "fused_cython_function")
 
 # Runs in the kernel, in a fresh namespace (never the notebook's), and answers with one line:
 # NONCE + repr(dict of str -> str | list of str); the grader parses it with ast.literal_eval.
@@ -115,6 +150,48 @@ def ident(v):
         return s
     except BaseException:
         return "unreadable:" + str(id(v))
+CodeType = type(code_id.__code__)
+SIMPLE = (int, float, complex, str, bytes, bool, type(None), tuple, frozenset)
+def csig(c):
+    consts = tuple(csig(k) if type(k) is CodeType else
+                   (type(k).__name__ + ":" + repr(k) if type(k) in SIMPLE else type(k).__name__)
+                   for k in c.co_consts)
+    return (c.co_code, consts, c.co_names)
+def dsig(d):
+    if d is None:
+        return None
+    items = d.items() if type(d) is dict else enumerate(d)
+    return tuple((k, type(x).__name__ + ":" + repr(x) if type(x) in SIMPLE else type(x).__name__)
+                 for k, x in items)
+def in_cell(f):
+    n = f.__code__.co_filename
+    return n.startswith("<") or "ipykernel_" in n
+def fsig(f):
+    return (str(hash((csig(f.__code__), dsig(f.__defaults__), dsig(f.__kwdefaults__))))
+            + ("|nb" if in_cell(f) else ""))
+def nsval(v):
+    # what a test relies on in a notebook name: code (compared) or data (not compared)
+    try:
+        t = type(v)
+        if t is ModuleType:
+            return "code:module:" + str(id(v))
+        if t is FunctionType:
+            return "code:function:" + fsig(v)
+        if t is MethodType:
+            f = v.__func__
+            return ("code:method:" + (fsig(f) if type(f) is FunctionType else str(id(f)))
+                    + "@" + str(id(v.__self__)))
+        if isinstance(v, type):
+            if vars(v).get("__module__") != "__main__":
+                return "code:class:" + str(id(v))
+            body = tuple((k, fsig(x)) for k, x in list(vars(v).items()) if type(x) is FunctionType)
+            return ("code:class:" + str(hash((v.__qualname__, body,
+                                                tuple(id(b) for b in v.__bases__)))) + "|nb")
+        if t.__name__ in LIBRARY_CALLABLES:
+            return "code:builtin:" + str(id(v))
+        return "data" + ("|nb" if vars(t).get("__module__") == "__main__" else "")
+    except BaseException:
+        return "unreadable:" + str(id(v)) + "|nb"
 def callables(prefix, mapping):
     for k, v in list(mapping.items()):
         t = type(v)
@@ -145,7 +222,14 @@ if ip is not None:
     fp["ip.displayhook"] = ident(ip.displayhook)
     fp["ip.display_pub"] = ident(ip.display_pub)
     fp["ip.compile"] = ident(ip.compile)
-    fp["ip.compile.flags"] = str(getattr(ip.compile, "flags", None))
+    fp["ip.compile.flags"] = str(getattr(ip.compile, "flags", 0) & ~FUTURE_MASK)
+    fp["ip.input_transformer_manager"] = ident(ip.input_transformer_manager)
+    fp["ip.ast_transformers.list"] = str(id(ip.ast_transformers))
+    for label, obj in (("compile", ip.compile), ("itm", ip.input_transformer_manager)):
+        callables("ip." + label + ".attr.", dict(vars(obj)) if hasattr(obj, "__dict__") else {})
+        for cls in type(obj).__mro__:
+            if cls is not object:
+                callables("ip." + label + ".class." + cls.__name__ + ".", vars(cls))
     fp["ip.user_ns"] = ident(ip.user_ns)
     callables("ip.attr.", {k: v for k, v in vars(ip).items() if not isinstance(v, type)})
     for cls in type(ip).__mro__:
@@ -184,7 +268,7 @@ if ip is not None:
     ns = ip.user_ns
     fp["ns.__builtins__"] = ident(ns.get("__builtins__"))
     for name in NAMES:
-        fp["ns." + name] = ident(ns[name]) if name in ns else "-"
+        fp["ns." + name] = nsval(ns[name]) if name in ns else "-"
 for name in MODULES:
     mod = sys.modules.get(name)
     if mod is not None and name != "builtins":
@@ -195,6 +279,15 @@ for modname, clsname in CLASSES:
     cls = vars(mod).get(clsname) if mod is not None else None
     if isinstance(cls, type):
         callables(modname + "." + clsname + ".", vars(cls))
+tc = sys.modules.get("torch._C")
+if tc is not None:  # torch function / dispatch modes (TorchFunctionMode) change every result
+    for name in ("_len_torch_function_stack", "_len_torch_dispatch_stack"):
+        f = getattr(tc, name, None)
+        fp["torch._C." + name] = ident(f)
+        try:
+            fp["torch.stack." + name] = str(f())
+        except BaseException:
+            fp["torch.stack." + name] = "unreadable"
 for name, mod in list(sys.modules.items()):
     if name == "course_utils" or name.startswith("course_utils."):
         callables(name + ".", vars(mod))
@@ -216,7 +309,9 @@ def fingerprint_code(nonce: str, names: Iterable[str] = (), preimport: Iterable[
     ``names``: user-namespace names to report; ``preimport``: modules to import first."""
     src = (f"MODULES = {MONITORED_MODULES!r}\nCLASSES = {MONITORED_CLASSES!r}\n"
            f"ALLOWED = {ALLOWED_CALLBACK_MODULES!r}\nNONCE = {nonce!r}\n"
-           f"NAMES = {tuple(sorted(names))!r}\nPREIMPORT = {tuple(preimport)!r}\n" + _FINGERPRINT)
+           f"NAMES = {tuple(sorted(names))!r}\nPREIMPORT = {tuple(preimport)!r}\n"
+           f"FUTURE_MASK = {FUTURE_MASK!r}\nLIBRARY_CALLABLES = {LIBRARY_CALLABLES!r}\n"
+           + _FINGERPRINT)
     return ("(lambda g: (lambda b: b['exec'](" + repr(src) + ", {'__name__': '__grader__', "
             "'__builtins__': b, 'sys': g['sys']}))(g['__builtins__'] if g['__builtins__']"
             ".__class__ is {}.__class__ else g['__builtins__'].__dict__))(" + _OPENER + ")")
@@ -279,7 +374,9 @@ def _limit(changes: List[str], limit: int) -> List[str]:
 
 
 # ----------------------------------------------------------------------------- source analysis
-def _python(source: str) -> Optional[ast.AST]:
+def _transformed(source: str) -> Optional[str]:
+    """The cell as Python (IPython's magics and ``!`` lines turned into calls); ``None`` when
+    it does not parse."""
     try:
         from IPython.core.inputtransformer2 import TransformerManager
 
@@ -287,9 +384,34 @@ def _python(source: str) -> Optional[ast.AST]:
     except Exception:  # IPython missing or an odd cell: parse what is there
         pass
     try:
-        return ast.parse(source)
+        ast.parse(source)
     except (SyntaxError, ValueError):
         return None
+    return source
+
+
+def _python(source: str) -> Optional[ast.AST]:
+    source = _transformed(source)
+    return None if source is None else ast.parse(source)
+
+
+def _table(source: str) -> Optional[symtable.SymbolTable]:
+    source = _transformed(source)
+    if source is None:
+        return None
+    try:
+        return symtable.symtable(source, "<cell>", "exec")
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _nested_globals(table: symtable.SymbolTable) -> Set[str]:
+    """Global names read in ``table``'s nested scopes and below (never parameters or locals)."""
+    out: Set[str] = set()
+    for child in table.get_children():
+        out |= {s.get_name() for s in child.get_symbols() if s.is_global() and s.is_referenced()}
+        out |= _nested_globals(child)
+    return out
 
 
 def _token_names(source: str) -> Set[str]:
@@ -349,25 +471,36 @@ def binds(source: str) -> Tuple[Set[str], bool]:
 
 
 def loads(source: str) -> Set[str]:
-    """Every name a cell reads (anywhere, nested functions included). Unparsable: every name
-    token (a superset)."""
-    tree = _python(source)
-    if tree is None:
+    """The names a test cell reads from the notebook: the module-level names it reads and
+    never assigns or imports itself, plus the global names read in its lambdas,
+    comprehensions, functions and classes (not their parameters or locals) that the cell does
+    not assign at top level. Unparsable: every name token (a superset)."""
+    table = _table(source)
+    if table is None:
         return _token_names(source)
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    own = {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()}
+    free = {s.get_name() for s in table.get_symbols() if s.is_referenced() and s.get_name() not in own}
+    return free | (_nested_globals(table) - own)
 
 
 def function_loads(source: str) -> Dict[str, Set[str]]:
-    """``{name: names read in its body}`` for the functions and classes a cell defines at top
-    level."""
-    tree = _python(source)
+    """``{name: global names read in its body}`` for the functions and classes a cell defines at
+    top level (their parameters and locals are not the notebook's)."""
+    tree, table = _python(source), _table(source)
     out: Dict[str, Set[str]] = {}
-    if tree is None:
+    if tree is None or table is None:
         return out
-    for node in tree.body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            out[node.name] = {n.id for n in ast.walk(node)
-                              if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    defined = {node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    for child in table.get_children():
+        name = child.get_name()
+        if name in defined:
+            used = {s.get_name() for s in child.get_symbols() if s.is_global() and s.is_referenced()}
+            if child.get_type() == "class":  # a class body's unassigned reads are global too
+                used |= {s.get_name() for s in child.get_symbols()
+                         if s.is_referenced() and not (s.is_assigned() or s.is_imported()
+                                                       or s.is_local() and s.is_parameter())}
+            out[name] = out.get(name, set()) | used | _nested_globals(child)
     return out
 
 
@@ -441,7 +574,9 @@ def new_nonce() -> str:
 
 
 def nonce_line(nonce: str) -> str:
-    return f"\nprint({nonce!r})"
+    """Appended to a test cell: prints the nonce only if ``assert`` still works (a canary
+    against a compiler or transformer that strips or rewrites the cell's asserts)."""
+    return f"\ntry:\n    assert False\nexcept AssertionError:\n    print({nonce!r})"
 
 
 def strip_nonce(cell, nonce: str) -> bool:
@@ -512,10 +647,15 @@ class TamperGuard:
                 added = set(now) - before
                 trusted -= before - set(now)
                 trusted |= {c for c in added if not student or c.endswith("|ok")}
-            elif key.startswith("ns.") or key in self.baseline:
+            elif key.startswith("ns."):
                 continue
+            elif key in self.baseline:
+                if not student and now != last.get(key, now):
+                    self.baseline[key] = now  # a lesson/test cell changed it: adopted
             elif not student:
                 self.baseline[key] = now
+            elif key.startswith("torch.stack."):
+                self.baseline[key] = "0"  # torch first imported by a solution cell
             elif key.startswith(("ip.", "kernel.", "session.", "sys.")) or \
                     any("|cell" in v for v in (now if isinstance(now, list) else [now])):
                 self.baseline[key] = ABSENT  # a solution cell put it there
@@ -537,10 +677,13 @@ class TamperGuard:
             changes.append("__builtins__ rebound")
         for name in sorted(self.plan.uses.get(index, set())):
             now = current.get("ns." + name, ABSENT)
-            if name in self._names:
-                if now != self._names[name]:
+            trusted = self._names.get(name, ABSENT)
+            if now == trusted:
+                continue
+            if name in BUILTIN_NAMES:  # numpy's / torch's abs is fine, a notebook's is not
+                if now.endswith("|nb"):
                     changes.append(f"{name} rebound")
-            elif name in BUILTIN_NAMES and now != ABSENT:
+            elif trusted.startswith("code:"):  # a module or callable the test relies on
                 changes.append(f"{name} rebound")
         return _limit(changes, 4)
 

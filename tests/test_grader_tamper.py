@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import sys
 
 import nbformat
 import pytest
@@ -40,10 +41,15 @@ def test_binds_and_loads_read_the_source_like_python():
     assert bound == {"np", "isclose", "os", "x", "y", "z", "i", "f", "g", "C", "fh"} and not star
     assert T.binds("from numpy import *") == (set(), True)
     assert T.loads("assert abs(double(2) - 4) < 1e-9\nnp.allclose([v for v in w], 1)") == \
-        {"abs", "double", "np", "v", "w"}
+        {"abs", "double", "np", "w"}  # not the comprehension's own variable
+    # names the test assigns itself, lambda parameters, and globals read in nested scopes
+    assert T.loads("out = thr(2)\nassert all(out > o for o in K) and (lambda q: q + W)(1)\n"
+                   "W = 1\nimport math") == {"thr", "all", "K"}
     assert T.loads("def broken(:\n  abs(x)") >= {"abs", "x"}  # unparsable: every name token
     assert T.function_loads("def close(a, b):\n    return bool(np.allclose(a, b))") == \
-        {"close": {"bool", "np", "a", "b"}}
+        {"close": {"bool", "np"}}  # not its parameters
+    assert T.function_loads("class C:\n    k = BASE\n    def m(self, z):\n        "
+                            "y = sigmoid(z)\n        return y") == {"C": {"BASE", "sigmoid"}}
 
 
 def test_plan_protects_what_tests_use_minus_what_solutions_bind():
@@ -53,8 +59,8 @@ def test_plan_protects_what_tests_use_minus_what_solutions_bind():
              v4.new_code_cell("from numpy import *"),
              v4.new_code_cell("import cmath\nassert cmath.isclose(1, 1)", metadata=_test("t2"))]
     plan = T.Plan(cells, is_solution, is_test)
-    assert plan.uses[2] == {"close", "total", "abs", "np", "a", "b"}  # a, b: never bound by a cell
-    assert plan.uses[4] == {"cmath"}
+    assert plan.uses[2] == {"close", "total", "abs", "np"}  # not close's parameters a, b
+    assert plan.uses[4] == set()  # it imports cmath itself (the module's functions are fingerprinted)
     assert plan.trusted_binds[0] == {"np", "close"} and plan.trusted_binds[3] is None
     assert 1 not in plan.trusted_binds  # the solution cell is not trusted
     assert plan.preimport[:2] == ["numpy", "numpy.testing"] and "cmath" in plan.preimport
@@ -90,13 +96,22 @@ def shell():
 
     import numpy._core.numeric as numeric
 
-    saved = json.dumps, numeric.isclose  # the cheats below patch this very process
+    import codeop
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    # the cheats below patch this very process
+    saved = json.dumps, numeric.isclose, codeop.Compile.__call__, TransformerManager.transform_cell
     sh = InteractiveShell.instance()
     try:
         yield sh
     finally:
         InteractiveShell.clear_instance()
-        json.dumps, numeric.isclose = saved
+        json.dumps, numeric.isclose, codeop.Compile.__call__, TransformerManager.transform_cell = saved
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            while torch._C._len_torch_function_stack():
+                torch._C._pop_torch_function_stack()
 
 
 def _grade(shell, sources, answer=True):
@@ -133,7 +148,6 @@ def test_honest_cells_pass_even_when_lessons_rebind_names(shell):
 @pytest.mark.parametrize("cheat, reason", [
     ("abs = lambda x: 0", "abs rebound"),
     ("__builtins__ = {}", "__builtins__ rebound"),
-    ("BASE = 0", "BASE rebound"),
     ("close.__code__ = (lambda a, b: True).__code__", "close rebound"),
     ("np = type('P', (), {'allclose': staticmethod(lambda *a, **k: True)})()", "np rebound"),
     ("import numpy\nnumpy._core.numeric.isclose = lambda *a, **k: numpy.array([True])",
@@ -191,3 +205,69 @@ def test_the_probe_does_not_go_through_names_the_student_controls(shell):
     guard, run = _grade(shell, [LESSON, "S:__import__ = exec = print = None",
                                 "T:assert close(BASE, 3)"])
     assert guard.rejected == {} and len(run.silent_calls) == 2  # baseline, after the solution
+
+
+# ----------------------------------------------------------------------------- honest patterns
+@pytest.mark.parametrize("cells", [
+    # top-level scratch code binding a name the test assigns itself before reading it
+    ["L:def thr(k):\n    return k\nout = thr(0)", "S:out = thr(3)", "T:out = thr(2)\nassert out == 2"],
+    # a name that is only a lesson function's parameter
+    ["L:def make():\n    return [1]\ndef train(model, n):\n    return len(model) + n\nmodel = make()",
+     "S:model = make()", "T:assert train(make(), 1) == 2"],
+    # an identical redefinition of a lesson function
+    ["L:import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))",
+     "S:import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))",
+     "T:assert abs(sigmoid(0) - 0.5) < 1e-9"],
+    # lesson data the student recomputes (data is not compared)
+    ["L:import numpy as np\nW1, b1 = np.ones(2), 0.0\ndef to_matrices(p):\n    return np.zeros(2), 1.0",
+     "S:W1, b1 = to_matrices(None)", "T:assert W1.shape == (2,) and b1 == 1.0"],
+    # numpy's functions under builtin names
+    ["L:import numpy as np", "S:from numpy import *",
+     "T:assert abs(-2) == 2 and max([1, 3]) == 3 and round(2.4) == 2 and sum([1, 2]) == 3"],
+    # a __future__ import changes the compiler's flags
+    ["L:import numpy as np", "S:from __future__ import annotations\ndef f(x: int) -> int:\n    return x",
+     "T:assert f(1) == 1", "L:y = 2", "S:def g(x: int) -> int:\n    return x", "T:assert g(y) == 2"],
+    # a lesson cell after the first solution changing a fingerprinted function
+    ["L:import json", "S:def f(x):\n    return x",
+     "L:_orig = json.dumps\ndef _dumps(*a, **k):\n    return _orig(*a, **k)\njson.dumps = _dumps",
+     "T:assert json.dumps(f(1)) == '1'", "S:def g(x):\n    return x", "T:assert g(json.dumps(2)) == '2'"],
+])
+def test_honest_patterns_are_not_tampering(shell, cells):
+    guard, _ = _grade(shell, cells)
+    assert guard.rejected == {} and guard.notes == [], guard.rejected
+
+
+def test_changed_lesson_data_is_not_tampering_by_policy(shell):
+    guard, _ = _grade(shell, [LESSON, "S:BASE = 0", "T:assert BASE == 0"])
+    assert guard.rejected == {}  # documented: lesson data / expected values are not protected
+
+
+# ----------------------------------------------------------------------------- more cheats
+@pytest.mark.parametrize("cheat, test, reasons", [
+    ("def close(a, b):\n    return True", "T:assert close(1, 2)", ["close rebound"]),
+    ("def abs(x):\n    return 0", "T:assert abs(-2) == 0", ["abs rebound"]),
+    ("class A:\n    def __call__(self, x):\n        return 0\nabs = A()", "T:assert abs(-2) == 0",
+     ["abs rebound"]),
+    ("import codeop\ncodeop.Compile.__call__ = lambda self, s, f, m, flags=0, dont_inherit=False: "
+     "compile(s, f, m, self.flags, True, optimize=1)", "T:assert 1 == 2",
+     ["ip.compile.class.Compile.__call__ replaced", "without running to its end"]),
+    ("from IPython.core.inputtransformer2 import TransformerManager as TM\n_o = TM.transform_cell\n"
+     "TM.transform_cell = lambda self, c: _o(self, c).replace('assert ', 'assert True or ')",
+     "T:assert 1 == 2", ["ip.itm.class.TransformerManager.transform_cell replaced",
+                         "without running to its end"]),
+])
+def test_code_the_tests_rely_on_is_protected(shell, cheat, test, reasons):
+    guard, _ = _grade(shell, [LESSON, "S:" + cheat, test])
+    for reason in reasons:
+        assert any(reason in r for r in guard.reasons), guard.reasons
+
+
+def test_torch_function_mode_is_caught(shell):
+    pytest.importorskip("torch")
+    mode = ("class M(torch.overrides.TorchFunctionMode):\n"
+            "    def __torch_function__(self, func, types, args=(), kwargs=None):\n"
+            "        if func in (torch.allclose, torch.equal):\n            return True\n"
+            "        return func(*args, **(kwargs or {}))\nM().__enter__()")
+    guard, _ = _grade(shell, ["L:import torch", "S:" + mode,
+                              "T:assert torch.allclose(torch.zeros(1), torch.ones(1))"])
+    assert "torch.stack._len_torch_function_stack replaced" in guard.rejected.get(2, ""), guard.rejected
