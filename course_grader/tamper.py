@@ -186,7 +186,9 @@ def nsval(v):
                 return "code:class:" + str(id(v))
             body = tuple((k, fsig(x)) for k, x in list(vars(v).items()) if type(x) is FunctionType)
             return ("code:class:" + str(hash((v.__qualname__, body,
-                                                tuple(id(b) for b in v.__bases__)))) + "|nb")
+                                                tuple(b.__qualname__ if vars(b).get("__module__")
+                                                      == "__main__" else id(b)
+                                                      for b in v.__bases__)))) + "|nb")
         if t.__name__ in LIBRARY_CALLABLES:
             return "code:builtin:" + str(id(v))
         return "data" + ("|nb" if vars(t).get("__module__") == "__main__" else "")

@@ -218,6 +218,10 @@ def test_the_probe_does_not_go_through_names_the_student_controls(shell):
     ["L:import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))",
      "S:import numpy as np\ndef sigmoid(z):\n    return 1 / (1 + np.exp(-z))",
      "T:assert abs(sigmoid(0) - 0.5) < 1e-9"],
+    # identical redefinitions of lesson classes, a subclass included
+    ["L:class Layer:\n    def f(self, x):\n        return x\nclass Affine(Layer):\n    pass",
+     "S:class Layer:\n    def f(self, x):\n        return x\nclass Affine(Layer):\n    pass",
+     "T:assert Affine().f(1) == 1"],
     # lesson data the student recomputes (data is not compared)
     ["L:import numpy as np\nW1, b1 = np.ones(2), 0.0\ndef to_matrices(p):\n    return np.zeros(2), 1.0",
      "S:W1, b1 = to_matrices(None)", "T:assert W1.shape == (2,) and b1 == 1.0"],
@@ -271,3 +275,10 @@ def test_torch_function_mode_is_caught(shell):
     guard, _ = _grade(shell, ["L:import torch", "S:" + mode,
                               "T:assert torch.allclose(torch.zeros(1), torch.ones(1))"])
     assert "torch.stack._len_torch_function_stack replaced" in guard.rejected.get(2, ""), guard.rejected
+
+
+def test_a_changed_lesson_class_is_caught(shell):
+    guard, _ = _grade(shell, ["L:class Holder:\n    def f(self):\n        return 1",
+                              "S:class Holder:\n    def f(self):\n        return 0",
+                              "T:assert Holder().f() == 0"])
+    assert guard.rejected == {2: "Holder rebound"}
