@@ -11,7 +11,8 @@ its ``run/`` folder         read-write   the host's folder: connection file and 
 the virtualenv, base Python read-only    the interpreter and its packages
 ``data/``                   read-only    the chapters' data (also as ``../data``)
 ``/usr``, fonts, ld cache   read-only    shared libraries, ``dot``, fonts
-``/tmp``                    private      a size-capped tmpfs
+``/tmp``, ``/dev/shm``      private      size-capped tmpfs
+everything else             read-only    ``/`` and ``/dev`` are remounted read-only at the end
 ``/proc``                   own only     its own PID namespace
 network                     none         ``--unshare-net``; the kernel protocol uses Unix sockets
 ==========================  ===========  ====================================================
@@ -20,19 +21,19 @@ Not there: the repository (instructor notebooks, other course files), the notebo
 (cells arrive over the kernel protocol), other submissions, the grader's output, ``/home``,
 ``/root``, other processes. Limits per process (``prlimit``): address space, processes, CPU
 seconds, file size, open files, no core dumps. Limits for the whole sandbox (a cgroup of its own,
-see :class:`Cgroup`): memory of all its processes and tmpfs files together, number of processes,
-and an equal CPU weight, so a fork bomb of busy loops only eats its own share and one submission
-cannot starve or out-of-memory the others graded at the same time. Where no cgroup can be made
-(not root on cgroup v1, no systemd user session) a one-line warning says those limits are per
-process only. When the grader runs as root the kernel runs as a dedicated unprivileged uid with
-no capabilities; otherwise inside a user namespace as ``nobody``. ``--die-with-parent`` and
+see :mod:`course_grader.cgroups`): memory of all its processes and tmpfs files together, number of
+processes, and an equal CPU weight, so a fork bomb of busy loops only eats its own share and one
+submission cannot starve or out-of-memory the others graded at the same time. Where no cgroup can
+be made (not root on cgroup v1, no systemd user session) a one-line warning says those limits are
+per process only; a second one where bubblewrap is also older than 0.7 (no ``--size``: nothing
+caps its tmpfs then). When the grader runs as root the kernel runs as a dedicated unprivileged uid
+with no capabilities; otherwise inside a user namespace as ``nobody``. ``--die-with-parent`` and
 ``--new-session``; at the end of the run every process it started is killed (its cgroup, the PID
 namespace, and as root every process of its uid).
 """
 from __future__ import annotations
 
 import importlib.util
-import itertools
 import os
 import shutil
 import signal
@@ -43,6 +44,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
+
+from . import cgroups
+# re-exported: other modules and the tests import these from here
+from .cgroups import (CGROUP_PARENT, CGROUP_ROOT, CGROUP_WARNING, Cgroup, cgroup_problem,  # noqa: F401
+                      new_cgroup)
 
 GiB = 1024 ** 3
 INSTALL_HINT = ("install bubblewrap to isolate student code: sudo apt-get install -y bubblewrap "
@@ -63,7 +69,8 @@ class Limits:
     ``open_files``, no core dumps; ``processes`` as RLIMIT_NPROC too. For the whole sandbox (its
     cgroup, where there is one): ``sandbox_memory`` (all its processes and its tmpfs files
     together, no swap; default ``memory``), ``processes`` and an equal CPU weight. Its writable
-    folders are size-capped tmpfs: ``work_size`` (working folder), ``home_size``, ``tmp_size``."""
+    folders are size-capped tmpfs: ``work_size`` (working folder), ``home_size``, ``tmp_size``,
+    ``shm_size`` (``/dev/shm``)."""
 
     memory: int = 6 * GiB          # address space (RLIMIT_AS); torch alone maps ~1-2 GiB
     processes: int = 128           # the whole sandbox (cgroup pids.max) and RLIMIT_NPROC
@@ -73,6 +80,7 @@ class Limits:
     tmp_size: int = 256 * MiB      # the private /tmp
     work_size: int = 256 * MiB     # the working folder notebooks/ (a tmpfs)
     home_size: int = 64 * MiB      # HOME (a tmpfs)
+    shm_size: int = 64 * MiB       # /dev/shm (a tmpfs; POSIX semaphores, shared memory)
     sandbox_memory: Optional[int] = None  # cgroup memory for everything in it; None: ``memory``
 
     def __post_init__(self):
@@ -135,10 +143,34 @@ def _bwrap_version(bwrap: str) -> Tuple[int, ...]:
     return tuple(int(g) for g in match.groups() if g is not None) if match else ()
 
 
+def can_cap_tmpfs() -> bool:
+    """Whether this bwrap has ``--size`` (0.7+) to cap the size of a tmpfs."""
+    return bwrap_version() >= (0, 7)
+
+
 def _size(nbytes: int) -> List[str]:
     """``--size`` for the next tmpfs (bubblewrap 0.7+). Older bwrap (Ubuntu 22.04: 0.6.1) gets
-    none: then the sandbox's cgroup memory limit is what caps its tmpfs."""
-    return ["--size", str(nbytes)] if bwrap_version() >= (0, 7) else []
+    none: then only the sandbox's cgroup memory limit, if there is one, caps its tmpfs."""
+    return ["--size", str(nbytes)] if can_cap_tmpfs() else []
+
+
+SIZE_WARNING = ("WARNING: bubblewrap {version} cannot cap the size of the grader sandboxes' "
+                "tmpfs (--size needs 0.7) and there is no cgroup to cap them ({why}): a "
+                "submission can fill the host's memory with files. Install bubblewrap 0.7 or newer.")
+_SIZE_WARNED = "COURSE_GRADER_SIZE_WARNED"
+
+
+def warn_if_no_cgroup() -> Optional[str]:
+    """The one-line warnings (each once per batch) for limits this host cannot give each
+    sandbox: no cgroup (:func:`course_grader.cgroups.warn_if_no_cgroup`) and, with bubblewrap
+    older than 0.7 and no cgroup either, no size cap on its tmpfs (:data:`SIZE_WARNING`).
+    Return why there is no cgroup, or ``None``."""
+    why = cgroups.warn_if_no_cgroup()
+    version = bwrap_version()
+    if why is not None and version and not can_cap_tmpfs() and not os.environ.get(_SIZE_WARNED):
+        print(SIZE_WARNING.format(version=".".join(map(str, version)), why=why), file=sys.stderr)
+        os.environ[_SIZE_WARNED] = "1"
+    return why
 
 
 def in_ci() -> bool:
@@ -155,10 +187,8 @@ def sandbox_problem() -> Optional[str]:
         return "bwrap not found; " + INSTALL_HINT
     if not shutil.which("prlimit"):
         return "prlimit (util-linux) not found"
-    if bwrap_version(bwrap) and bwrap_version(bwrap) < (0, 7) and cgroup_problem() is not None:
-        return (f"bubblewrap {'.'.join(map(str, bwrap_version(bwrap)))} cannot cap the size of "
-                f"the sandbox's tmpfs (--size needs 0.7) and there is no cgroup to cap it "
-                f"({cgroup_problem()})")
+    # bubblewrap < 0.7 (no --size) is still used: uncapped tmpfs are a far smaller risk than no
+    # isolation at all; warn_if_no_cgroup() says so when no cgroup caps them either.
     return _probe_sandbox(bwrap)
 
 
@@ -317,9 +347,21 @@ class Sandbox:
             return uid
         raise RuntimeError(f"no free sandbox uid in {BASE_UID}..{BASE_UID + UID_RANGE - 1}")
 
+    @property
+    def cgroup_entered(self) -> Optional[bool]:
+        """``None`` without a cgroup; ``False`` if the kernel could not enter it when it started
+        (it then ran with per-process limits only: :meth:`release` prints a warning line);
+        else ``True``. Valid once the kernel has started, until :meth:`release`."""
+        if self.cgroup is None:
+            return None
+        return cgroups.entered(self.work)
+
     def release(self) -> None:
         """Remove the cgroup and give the uid back (after :meth:`kill_leftovers`)."""
         if self.cgroup is not None:
+            if not self.cgroup_entered:
+                print("WARNING: a sandboxed kernel could not enter its cgroup and ran with "
+                      "per-process limits only", file=sys.stderr)
             self.cgroup.remove()
             self.cgroup = None
         if self._lock is not None:
@@ -372,8 +414,10 @@ class Sandbox:
                       "/etc/passwd", "/etc/group"):
             if os.path.exists(extra):
                 args += self._dirs(Path(extra), made) + ["--ro-bind", extra, extra]
-        args += ["--proc", "/proc", "--dev", "/dev",
-                 "--perms", "1777", *_size(self.limits.tmp_size), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        if can_cap_tmpfs():  # else /dev/shm stays a folder of /dev: read-only, see the end
+            args += ["--perms", "1777", *_size(self.limits.shm_size), "--tmpfs", "/dev/shm"]
+        args += ["--perms", "1777", *_size(self.limits.tmp_size), "--tmpfs", "/tmp"]
         for path in _python_dirs() + [course_utils_dir(), self.data_dir]:
             args += self._dirs(path, made) + ["--ro-bind", str(path), str(path)]
             made.add(str(path))
@@ -388,6 +432,10 @@ class Sandbox:
                  "--perms", "0777", "--dir", str(mpl)]
         for font_list in sorted((self.work / "fonts").glob("fontlist-*.json")):
             args += ["--ro-bind", str(font_list), str(mpl / font_list.name)]
+        # Last of the mounts: bwrap's root tmpfs (with the --dir folders made in it) and the
+        # tmpfs of --dev have no size cap, and without root they belong to the sandbox's uid.
+        # Read-only, they hold nothing it writes; the mounts on top of them keep their own mode.
+        args += ["--remount-ro", "/dev", "--remount-ro", "/"]
         args += ["--chdir", str(self.cwd), "--unsetenv", "JPY_PARENT_PID"]
         if self.root:
             args += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_CHOWN",
@@ -400,7 +448,9 @@ class Sandbox:
         else:
             args += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--"]
             args += self.limits.prlimit_args(_nproc_for_user_namespace(self.limits.processes))
-        prefix = self.cgroup.prefix() if self.cgroup is not None else []
+        # the kernel starts even if it cannot enter its cgroup: self.work (not in the sandbox)
+        # then gets a marker, see cgroup_entered
+        prefix = self.cgroup.prefix(self.work) if self.cgroup is not None else []
         return prefix + args + list(argv)
 
     def kill_leftovers(self) -> int:
@@ -445,62 +495,6 @@ def _own_process_count() -> int:
     return len(processes_of_uid(os.getuid()))
 
 
-def _nproc_for_user_namespace(processes: int) -> int:
-    """RLIMIT_NPROC for a sandbox in its own user namespace. Since Linux 5.14 each user
-    namespace counts its own processes (ucounts), so the limit is ``processes`` itself; before,
-    the count was per real uid, so the user's other processes are added."""
-    return processes if _kernel_at_least(5, 14) else _own_process_count() + processes
-
-
-# ---------------------------------------------------------------------------------------------
-# cgroups: limits for the whole sandbox, not per process
-# ---------------------------------------------------------------------------------------------
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-CGROUP_PARENT = "course-grader"
-_CONTROLLERS = ("memory", "pids", "cpu")
-_counter = itertools.count(1)
-
-
-def _write(path: Path, value) -> None:
-    with open(path, "w") as fh:
-        fh.write(str(value))
-
-
-def _v1_mounts() -> Dict[str, Path]:
-    """cgroup v1 hierarchy mount point per controller we use (``memory``, ``pids``, ``cpu``)."""
-    found: Dict[str, Path] = {}
-    try:
-        lines = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return found
-    for line in lines:
-        parts = line.split()
-        if len(parts) >= 4 and parts[2] == "cgroup":
-            opts = parts[3].split(",")
-            for ctl in _CONTROLLERS:
-                if ctl in opts and ctl not in found:
-                    found[ctl] = Path(parts[1])
-    return found
-
-
-def _own_v1_path(controller: str) -> str:
-    try:
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, ctls, path = line.split(":", 2)
-            if controller in ctls.split(","):
-                return path
-    except (OSError, ValueError):
-        pass
-    return "/"
-
-
-def _v2_controllers(path: Path) -> List[str]:
-    try:
-        return (path / "cgroup.controllers").read_text().split()
-    except OSError:
-        return []
-
-
 def _kernel_at_least(major: int, minor: int) -> bool:
     try:
         nums = os.uname().release.split("-")[0].split(".")
@@ -509,270 +503,8 @@ def _kernel_at_least(major: int, minor: int) -> bool:
         return False
 
 
-class Cgroup:
-    """One control group around one sandbox: total memory (including its tmpfs files, no swap),
-    number of processes and an equal CPU weight, whatever it forks.
-
-    ``kind`` is ``"v2"`` (root: ``/sys/fs/cgroup/course-grader/<name>``), ``"v1"`` (root: a
-    group of that name in the ``memory``, ``pids`` and ``cpu`` hierarchies, under the grader's
-    own group) or ``"systemd"`` (not root, cgroup v2: a transient ``systemd-run --user --scope``).
-    The sandboxed command enters it before it starts (:meth:`prefix`); :meth:`kill` kills every
-    process in it, :meth:`remove` deletes it."""
-
-    def __init__(self, kind: str, name: str, limits: "Limits"):
-        self.kind, self.name, self.limits = kind, name, limits
-        self.dirs: List[Path] = []
-        self.unit = f"{name}.scope"
-        if kind not in ("v2", "v1", "systemd"):
-            raise ValueError(f"unknown cgroup kind {kind!r}")
-        try:
-            if kind == "v2":
-                self._make_v2()
-            elif kind == "v1":
-                self._make_v1()
-        except BaseException:
-            self.remove()
-            raise
-
-    # -- creation -------------------------------------------------------------------------
-    def _make_v2(self) -> None:
-        parent = CGROUP_ROOT / CGROUP_PARENT
-        try:
-            self._make_v2_in(parent)
-        except OSError:
-            try:
-                parent.rmdir()
-            except OSError:
-                pass
-            raise
-
-    def _make_v2_in(self, parent: Path) -> None:
-        wanted = [c for c in _CONTROLLERS if c in _v2_controllers(CGROUP_ROOT)]
-        for attempt in range(5):
-            try:
-                parent.mkdir(exist_ok=True)
-                for where in (CGROUP_ROOT, parent):
-                    have = (where / "cgroup.subtree_control").read_text().split()
-                    missing = [c for c in wanted if c not in have]
-                    if missing:
-                        _write(where / "cgroup.subtree_control", " ".join("+" + c for c in missing))
-                box = parent / self.name
-                box.mkdir()
-                self.dirs = [box]
-                break
-            except FileNotFoundError:  # parent removed by another sandbox just now
-                if attempt == 4:
-                    raise
-        total = self.limits.sandbox_memory
-        _write(box / "memory.max", total)
-        if (box / "memory.swap.max").exists():
-            _write(box / "memory.swap.max", 0)
-        _write(box / "pids.max", self.limits.processes)
-        if (box / "cpu.weight").exists():
-            _write(box / "cpu.weight", 100)
-
-    def _make_v1(self) -> None:
-        mounts = _v1_mounts()
-        for ctl in ("memory", "pids", "cpu"):
-            base = mounts[ctl] / _own_v1_path(ctl).lstrip("/")
-            if not base.is_dir():  # a container shows its own group as the mount's root
-                base = mounts[ctl]
-            parent = base / CGROUP_PARENT
-            for attempt in range(5):
-                try:
-                    parent.mkdir(exist_ok=True)
-                    if ctl == "cpu":  # all sandboxes together weigh like one task per core
-                        _write(parent / "cpu.shares", 1024 * (os.cpu_count() or 1))
-                    box = parent / self.name
-                    box.mkdir()
-                    break
-                except FileNotFoundError:
-                    if attempt == 4:
-                        raise
-            self.dirs.append(box)
-            if ctl == "memory":
-                total = self.limits.sandbox_memory
-                _write(box / "memory.limit_in_bytes", total)
-                if (box / "memory.memsw.limit_in_bytes").exists():
-                    _write(box / "memory.memsw.limit_in_bytes", total)
-            elif ctl == "pids":
-                _write(box / "pids.max", self.limits.processes)
-            else:
-                _write(box / "cpu.shares", 1024)
-
-    # -- use ------------------------------------------------------------------------------
-    def prefix(self) -> List[str]:
-        """Command prefix that puts the command (and so everything it starts) into the group."""
-        if self.kind == "systemd":
-            # the kernel's environment is the sandbox's, so systemd-run gets the user bus
-            # explicitly, and the command inside does not inherit it
-            bus = [f"{k}={os.environ[k]}" for k in ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS")
-                   if k in os.environ]
-            return ["env", *bus, "systemd-run", "--user", "--scope", "--quiet", "--collect",
-                    "--unit", self.unit, "-p", f"MemoryMax={self.limits.sandbox_memory}",
-                    "-p", "MemorySwapMax=0", "-p", f"TasksMax={self.limits.processes}",
-                    "-p", "CPUWeight=100", "--", "env", "-u", "XDG_RUNTIME_DIR",
-                    "-u", "DBUS_SESSION_BUS_ADDRESS", "--"]
-        procs = [str(d / "cgroup.procs") for d in self.dirs]
-        return ["/bin/sh", "-c",
-                'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"',
-                "sh", *procs, "--"]
-
-    def _systemd_dir(self) -> Optional[Path]:
-        if self.dirs:
-            return self.dirs[0] if self.dirs[0].is_dir() else None
-        try:
-            done = subprocess.run(["systemctl", "--user", "show", "-p", "ControlGroup", "--value",
-                                   self.unit], capture_output=True, text=True, timeout=10)
-        except (OSError, subprocess.TimeoutExpired):
-            return None
-        path = done.stdout.strip()
-        if not path:
-            return None
-        self.dirs = [CGROUP_ROOT / path.lstrip("/")]
-        return self.dirs[0]
-
-    def pids(self) -> List[int]:
-        dirs = self.dirs
-        if self.kind == "systemd":
-            found = self._systemd_dir()
-            dirs = [found] if found else []
-        out: set = set()
-        for d in dirs:
-            try:
-                out.update(int(p) for p in (d / "cgroup.procs").read_text().split())
-            except (OSError, ValueError):
-                pass
-        return sorted(out)
-
-    def kill(self) -> int:
-        """SIGKILL every process in the group (until it is empty); return how many were seen."""
-        killed = 0
-        if self.kind == "v2" and self.dirs and (self.dirs[0] / "cgroup.kill").exists():
-            try:
-                _write(self.dirs[0] / "cgroup.kill", 1)
-            except OSError:
-                pass
-        if self.kind == "systemd":
-            subprocess.run(["systemctl", "--user", "kill", "--signal=SIGKILL", self.unit],
-                           capture_output=True, timeout=10)
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except OSError:
-                    pass
-            time.sleep(0.02)
-        return killed
-
-    def remove(self) -> None:
-        """Kill what is left and delete the group (and the shared parent once it is empty)."""
-        self.kill()
-        if self.kind == "systemd":
-            subprocess.run(["systemctl", "--user", "stop", self.unit], capture_output=True, timeout=10)
-            self.dirs = []
-            return
-        for d in self.dirs:
-            for _ in range(100):  # a process that was just killed may hold it for a moment
-                try:
-                    d.rmdir()
-                    break
-                except FileNotFoundError:
-                    break
-                except OSError:
-                    time.sleep(0.02)
-            try:
-                d.parent.rmdir()  # only succeeds when no other sandbox uses it
-            except OSError:
-                pass
-        self.dirs = []
-
-
-@lru_cache(maxsize=1)
-def _cgroup_choice() -> Tuple[Optional[str], Optional[str]]:
-    """``(kind, None)`` where a per-sandbox cgroup works here, else ``(None, why not)``."""
-    if not sys.platform.startswith("linux"):
-        return None, f"no cgroups on {sys.platform}"
-    v2 = (CGROUP_ROOT / "cgroup.controllers").exists()
-    kinds = []
-    if os.geteuid() == 0:
-        if v2:
-            if not {"memory", "pids"} <= set(_v2_controllers(CGROUP_ROOT)):
-                return None, "cgroup v2 without the memory and pids controllers"
-            kinds = ["v2"]
-        else:
-            mounts = _v1_mounts()
-            if not {"memory", "pids", "cpu"} <= set(mounts):
-                return None, ("no writable cgroup v1 memory/pids/cpu hierarchies "
-                              f"(found {', '.join(sorted(mounts)) or 'none'})")
-            kinds = ["v1"]
-    elif v2 and shutil.which("systemd-run") and shutil.which("systemctl"):
-        kinds = ["systemd"]
-    else:
-        return None, ("not root, and cgroup v1 cannot be delegated to a user" if not v2 else
-                      "not root, and systemd-run (to get a delegated cgroup) not found")
-    kind = kinds[0]
-    probe = None
-    try:
-        probe = Cgroup(kind, f"probe-{os.getpid()}", Limits(sandbox_memory=256 * 1024 ** 2,
-                                                              processes=16))
-        done = subprocess.run(probe.prefix() + ["/bin/sh", "-c", "cat /proc/self/cgroup"],
-                              capture_output=True, text=True, timeout=30,
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
-        if done.returncode != 0:
-            return None, f"cannot enter a {kind} cgroup: {done.stderr.strip()[:200]}"
-        if kind == "systemd":
-            path = next((ln.split(":", 2)[2] for ln in done.stdout.splitlines()
-                         if ln.startswith("0::")), "")
-            folder = CGROUP_ROOT / path.lstrip("/")
-            if not (folder / "memory.max").exists() or not (folder / "pids.max").exists():
-                return None, ("systemd does not delegate the memory and pids controllers to "
-                              "user scopes here")
-        elif probe.name not in done.stdout:
-            return None, f"the {kind} cgroup was not entered"
-    except (OSError, subprocess.SubprocessError, KeyError) as exc:
-        return None, f"cannot create a {kind} cgroup: {exc}"
-    finally:
-        if probe is not None:
-            try:
-                probe.remove()
-            except (OSError, subprocess.SubprocessError):
-                pass
-    return kind, None
-
-
-def cgroup_problem() -> Optional[str]:
-    """``None`` if each sandbox gets its own cgroup here, else why not (one line)."""
-    return _cgroup_choice()[1]
-
-
-CGROUP_WARNING = ("WARNING: no cgroup for the grader sandboxes ({why}): memory, process and CPU "
-                  "limits are per process only, so one submission can slow down or starve the "
-                  "others graded at the same time.")
-
-
-_WARNED = "COURSE_GRADER_CGROUP_WARNED"
-
-
-def warn_if_no_cgroup() -> Optional[str]:
-    """Print :data:`CGROUP_WARNING` (one line, once: also not again in worker processes started
-    afterwards) if sandboxes get no cgroup here; return the reason or ``None``."""
-    why = cgroup_problem()
-    if why is not None and not os.environ.get(_WARNED):
-        print(CGROUP_WARNING.format(why=why), file=sys.stderr)
-        os.environ[_WARNED] = "1"
-    return why
-
-
-def new_cgroup(limits: "Limits", hint: str = "") -> Optional[Cgroup]:
-    """A fresh cgroup for one sandbox, or ``None`` (with a one-time warning) where there is none."""
-    kind, why = _cgroup_choice()
-    if kind is None:
-        warn_if_no_cgroup()
-        return None
-    return Cgroup(kind, f"box-{os.getpid()}-{hint}{next(_counter)}", limits)
-
+def _nproc_for_user_namespace(processes: int) -> int:
+    """RLIMIT_NPROC for a sandbox in its own user namespace. Since Linux 5.14 each user
+    namespace counts its own processes (ucounts), so the limit is ``processes`` itself; before,
+    the count was per real uid, so the user's other processes are added."""
+    return processes if _kernel_at_least(5, 14) else _own_process_count() + processes

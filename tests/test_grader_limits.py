@@ -1,4 +1,5 @@
-"""Limits for the whole sandbox, not per process (course_grader.sandbox): one submission graded
+"""Limits for the whole sandbox, not per process (course_grader.sandbox, course_grader.cgroups):
+one submission graded
 next to another must not be able to starve its CPU, exhaust the host's memory, fork without end
 or fill the host's disk. Kernels run through course_grader.runner.KernelRun in a Sandbox.
 
@@ -17,6 +18,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import subprocess
+
+from course_grader import cgroups as C
 from course_grader import sandbox as S
 from course_grader.runner import KernelRun
 from course_grader.sandbox import Limits, Sandbox, in_ci, sandbox_problem
@@ -33,7 +37,7 @@ MiB = 1024 ** 2
 def _our_cgroups():
     """cgroup folders this test process created (``box-<pid>-…``) that still exist."""
     tag = f"box-{os.getpid()}-"
-    roots = [S.CGROUP_ROOT / S.CGROUP_PARENT] + [m for m in S._v1_mounts().values()]
+    roots = [C.CGROUP_ROOT / C.CGROUP_PARENT] + [m for m in C._v1_mounts().values()]
     found = []
     for root in roots:
         if root.is_dir():
@@ -135,11 +139,23 @@ def test_probe_names_a_bwrap_that_lacks_an_option(tmp_path, monkeypatch):
     assert sandbox_problem() is None  # the real one passes the same probe
 
 
-def test_an_old_bwrap_without_size_is_used_only_where_a_cgroup_caps_its_tmpfs(tmp_path,
-                                                                            monkeypatch):
+@pytest.mark.parametrize("cgroup", [None, "no cgroups here"], ids=["cgroup", "no-cgroup"])
+def test_an_old_bwrap_without_size_still_sandboxes_and_warns_where_nothing_caps_its_tmpfs(
+        tmp_path, monkeypatch, capsys, cgroup):
+    # An uncapped tmpfs is a far smaller risk than no isolation: bubblewrap < 0.7 is used
+    # (without --size), with one warning line where no cgroup caps the tmpfs either.
+    from course_grader.run import use_sandbox
+
     _fake_bwrap(tmp_path, monkeypatch, "0.6.1")  # Ubuntu 22.04's
+    monkeypatch.setattr(C, "_cgroup_choice", lambda: ("v2", None) if cgroup is None else (None, cgroup))
+    for marker in (C._WARNED, S._SIZE_WARNED):
+        monkeypatch.delenv(marker, raising=False)
     try:
-        problem = sandbox_problem()
+        problem = sandbox_problem()  # the probe starts the sandbox through the old bwrap
+        capsys.readouterr()
+        sandboxed = use_sandbox(None)
+        again = use_sandbox(None)
+        err = capsys.readouterr().err
         data = tmp_path / "data"
         data.mkdir()
         box = Sandbox(tmp_path / "w", data, cgroup=False)
@@ -150,11 +166,15 @@ def test_an_old_bwrap_without_size_is_used_only_where_a_cgroup_caps_its_tmpfs(tm
     finally:
         monkeypatch.undo()
         sandbox_problem.cache_clear()
-    assert "--size" not in argv and "--tmpfs" in argv
-    if CGROUP_PROBLEM is None:
-        assert problem is None
+    assert problem is None and sandboxed and again
+    assert "--size" not in argv and "/dev/shm" not in argv and "--tmpfs" in argv
+    if cgroup is None:
+        assert err == "", err
     else:
-        assert problem is not None and "0.6.1" in problem and "no cgroup" in problem, problem
+        lines = err.splitlines()
+        assert len(lines) == 2, err  # the no-cgroup line and the size line, once each
+        assert "no cgroups here" in lines[0] and "per process only" in lines[0], err
+        assert "bubblewrap 0.6.1" in lines[1] and "--size" in lines[1] and "0.7" in lines[1], err
 
 
 def test_nproc_in_a_user_namespace_is_the_limit_itself_on_new_kernels(monkeypatch):
@@ -180,14 +200,181 @@ def test_limits_for_jobs_share_the_machines_memory(monkeypatch):
 
 
 def test_no_cgroup_gives_one_warning_line(monkeypatch, capsys):
-    monkeypatch.setattr(S, "_cgroup_choice", lambda: (None, "no cgroups here"))
-    monkeypatch.delenv(S._WARNED, raising=False)
+    monkeypatch.setattr(C, "_cgroup_choice", lambda: (None, "no cgroups here"))
+    monkeypatch.delenv(C._WARNED, raising=False)
     assert S.new_cgroup(Limits()) is None and S.new_cgroup(Limits()) is None
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no cgroups here" in err and "per process only" in err, err
 
 
+def test_sandbox_re_exports_the_cgroup_names_other_modules_use():
+    for name in ("warn_if_no_cgroup", "new_cgroup", "cgroup_problem", "Cgroup", "CGROUP_ROOT",
+                 "CGROUP_PARENT", "CGROUP_WARNING"):
+        assert hasattr(S, name), name
+    assert S.Cgroup is C.Cgroup and S.new_cgroup is C.new_cgroup
+
+
+def _dead_pid() -> int:
+    done = subprocess.Popen(["true"])
+    done.wait()
+    return done.pid
+
+
+def test_stale_groups_of_dead_grader_processes_are_removed(tmp_path):
+    dead, live = _dead_pid(), os.getppid()
+    names = [f"box-{dead}-1", f"box-{dead}-62000-2", f"probe-{dead}", f"box-{dead}-3",
+             f"box-{live}-1", f"box-{os.getpid()}-1", "box-x-1", f"other-{dead}"]
+    for name in names:
+        (tmp_path / name).mkdir()
+    (tmp_path / f"box-{dead}-3" / "busy").write_text("")  # like a group with processes: rmdir fails
+    removed = C.remove_stale(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(names[:3])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(names[3:])
+
+
+@needs_cgroup
+def test_a_new_cgroup_removes_the_empty_groups_of_a_dead_worker():
+    if C._cgroup_choice()[0] == "systemd":
+        pytest.skip("systemd collects its own scopes")
+    first = S.new_cgroup(Limits())
+    stale = []
+    try:
+        dead = _dead_pid()
+        for d in first.dirs:
+            (d.parent / f"box-{dead}-7").mkdir()
+            stale.append(d.parent / f"box-{dead}-7")
+        second = S.new_cgroup(Limits())
+        second.remove()
+        left = [p for p in stale if p.exists()]
+    finally:
+        for p in stale:
+            if p.exists():
+                p.rmdir()
+        first.remove()
+    assert stale and left == []
+
+
+def _bare_cgroup(kind, dirs):
+    group = object.__new__(C.Cgroup)
+    group.kind, group.name, group.limits, group.dirs = kind, "box-test", Limits(), dirs
+    group.unit = "box-test.scope"
+    return group
+
+
+def test_a_command_that_cannot_enter_its_cgroup_still_runs_and_says_so(tmp_path):
+    gone = _bare_cgroup("v1", [tmp_path / "removed-group"])  # its cgroup.procs cannot be written
+    cmd = ["/bin/sh", "-c", "echo ran; exit 3"]
+    strict = subprocess.run(gone.prefix() + cmd, capture_output=True, text=True)
+    assert strict.returncode == 125 and strict.stdout == ""  # the probe's way: does not run
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    assert C.entered(marks)
+    done = subprocess.run(gone.prefix(marks) + cmd, capture_output=True, text=True)
+    assert done.returncode == 3 and done.stdout == "ran\n"
+    assert not C.entered(marks)
+    ok = tmp_path / "ok"
+    ok.mkdir()
+    (tmp_path / "fine").mkdir()
+    (tmp_path / "fine" / "cgroup.procs").write_text("")
+    done = subprocess.run(_bare_cgroup("v1", [tmp_path / "fine"]).prefix(ok) + cmd,
+                          capture_output=True, text=True)
+    assert done.returncode == 3 and done.stdout == "ran\n" and C.entered(ok)
+
+
+def test_release_says_when_the_kernel_ran_outside_its_cgroup(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    box = Sandbox(tmp_path / "w", data, cgroup=False)
+    assert box.cgroup_entered is None
+    box.cgroup = _bare_cgroup("v1", [tmp_path / "gone"])
+    assert box.cgroup_entered is True
+    (box.work / C.NOT_ENTERED).write_text("")
+    assert box.cgroup_entered is False
+    box.release()
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "could not enter its cgroup" in err, err
+
+
+@needs_cgroup
+def test_a_kernel_whose_cgroup_vanished_before_it_started_still_runs(tmp_path):
+    if C._cgroup_choice()[0] == "systemd":
+        pytest.skip("a systemd scope is made when the kernel starts (see the systemd-run test)")
+    b = Box(tmp_path, "vanished")
+    group = b.box.cgroup
+    dirs = list(group.dirs)
+    group.remove()  # like a cgroup removed between the sandbox's creation and the kernel's start
+    group.dirs = dirs
+    with b:
+        assert b.cell("print('alive=1')") == "alive=1\n"
+        assert b.box.cgroup_entered is False
+
+
+@pytest.mark.parametrize("works", [True, False], ids=["scope", "systemd-run-fails"])
+def test_a_kernel_whose_systemd_scope_fails_still_runs_and_says_so(tmp_path, monkeypatch, works):
+    fake = tmp_path / "bin" / "systemd-run"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\n" + ('while [ "$1" != -- ]; do shift; done; shift; exec "$@"\n'
+                                       if works else "echo 'Failed to start scope' >&2; exit 1\n"))
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}:{os.environ['PATH']}")
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    done = subprocess.run(_bare_cgroup("systemd", []).prefix(marks) +
+                          ["/bin/sh", "-c", "echo ran; exit 3"], capture_output=True, text=True)
+    assert done.returncode == 3 and done.stdout == "ran\n", done
+    assert C.entered(marks) == works
+
+
 # ------------------------------------------------------------------------------ disk
+def test_the_mounts_end_with_root_and_dev_read_only(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    box = Sandbox(tmp_path / "w", data, cgroup=False)
+    try:
+        argv = box.wrap(["true"])
+    finally:
+        box.release()
+    argv = argv[:argv.index("--")]
+    mounts = [i for i, a in enumerate(argv) if a in ("--bind", "--ro-bind", "--tmpfs", "--dir",
+                                                      "--symlink", "--proc", "--dev")]
+    ro = [i for i, a in enumerate(argv) if a == "--remount-ro"]
+    assert [argv[i + 1] for i in ro] == ["/dev", "/"] and max(mounts) < min(ro), argv
+    if S.can_cap_tmpfs():
+        shm = argv.index("/dev/shm")
+        assert argv[shm - 1] == "--tmpfs" and argv[shm - 2] == str(Limits().shm_size), argv
+
+
+def test_only_the_capped_folders_are_writable_and_dev_shm_is_small(tmp_path):
+    # Without root the sandbox's / (bwrap's tmpfs), /dev and the folders made in / belong to
+    # its uid and have no size cap: they must be read-only. /dev/shm is a small tmpfs.
+    with Box(tmp_path, "rootfs") as b:
+        out = b.cell(
+            "import errno, multiprocessing, os\n"
+            "def fill(name, mib):\n"
+            "    written = 0\n"
+            "    try:\n"
+            "        with open(name, 'wb') as fh:\n"
+            "            for _ in range(mib):\n"
+            "                fh.write(b'x' * 2**20); fh.flush(); written += 2**20\n"
+            "    except OSError as exc:\n"
+            "        return errno.errorcode[exc.errno], written\n"
+            "    return 'none', written\n"
+            "for name in ('/x', '/etc/x', '/var/x', '/dev/x'):\n"
+            "    print('%s=%s,%d' % ((name,) + fill(name, 1)))\n"
+            "print('shm=%s,%d' % fill('/dev/shm/big', 200))\n"
+            "os.remove('/dev/shm/big')\n"
+            "lock = multiprocessing.Lock()\n"
+            "print('lock=ok,0')\n", allow_error=not S.can_cap_tmpfs())
+    for name in ("/x", "/etc/x", "/var/x", "/dev/x"):
+        assert re.search(rf"^{name}=(EROFS|EACCES),0$", out, re.M), out
+    shm = re.search(r"shm=(\w+),(\d+)", out).groups()
+    if S.can_cap_tmpfs():
+        assert shm[0] == "ENOSPC" and int(shm[1]) <= 64 * MiB, out
+        assert "lock=ok" in out
+    else:  # bubblewrap < 0.7: no capped tmpfs for it, so it is read-only
+        assert shm[0] in ("EROFS", "EACCES") and shm[1] == "0", out
+
+
 def test_writing_300_mb_in_the_working_folder_fails_inside_and_lands_nowhere(tmp_path):
     with Box(tmp_path, "disk") as b:
         out = b.cell(
