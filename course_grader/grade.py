@@ -38,7 +38,7 @@ from .release import student_edition
 from .report import CsvWriter, GradeResult, clean, format_table
 from .run import DEFAULT_CELL_TIMEOUT, DEFAULT_TIMEOUT, run_submission, use_sandbox
 from .runner import check_seconds
-from .sandbox import Limits
+from .sandbox import Limits, cgroup_problem
 from .score import score_notebook
 from .validate import MAX_BYTES, load_submission
 
@@ -217,6 +217,23 @@ def _grade_in_workers(tasks: List[Task], jobs: int, record, maxima: dict, work=N
                 record(task, _worker_died(task, maxima, exc))
 
 
+SHM = Path("/dev/shm")
+
+
+def _scratch_folder(private: Path, sandboxed: bool) -> Path:
+    """Where each sandbox's folder goes (only its ``run/`` — connection file and sockets — is
+    writable from inside). In RAM (``/dev/shm``) when every sandbox has a memory cgroup, so what
+    a kernel writes there counts against its own memory limit instead of filling the host's
+    disk; else inside the grader's private folder."""
+    if sandboxed and cgroup_problem() is None and SHM.is_dir() and os.access(SHM, os.W_OK | os.X_OK):
+        folder = Path(tempfile.mkdtemp(prefix="grader-scratch-", dir=SHM))
+    else:
+        folder = private / "scratch"
+        folder.mkdir()
+    os.chmod(folder, 0o711)
+    return folder
+
+
 def autograde(chapter: PathLike, submissions: Sequence[PathLike],
               timeout: float = DEFAULT_TIMEOUT, cell_timeout: float = DEFAULT_CELL_TIMEOUT,
               csv_path: Optional[PathLike] = None, out: Optional[PathLike] = None,
@@ -252,10 +269,9 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
     names: Dict[str, int] = {}
     private = Path(tempfile.mkdtemp(prefix="grader-"))
     os.chmod(private, 0o700)
+    scratch = _scratch_folder(private, sandboxed)
     try:
         (private / "in").mkdir()
-        (private / "scratch").mkdir()
-        os.chmod(private / "scratch", 0o711)
         tasks = []
         for i, (sub, (copy, digest, note)) in enumerate(zip(subs, intake(subs, private / "in"))):
             base = clean(student_name(sub, chapter), 60).replace("/", "_") or f"submission{i}"
@@ -266,7 +282,7 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
             names[name] = 1
             tasks.append(Task(i, name, str(sub), copy, digest, note, str(chapter),
                               str(out_dir / f"{name}.ipynb"), float(timeout), float(cell_timeout),
-                              sandboxed, str(private / "scratch"), min(jobs, len(subs))))
+                              sandboxed, str(scratch), min(jobs, len(subs))))
         results: List[Optional[GradeResult]] = [None] * len(tasks)
         with CsvWriter(csv_path, chapter.stem, maxima) as writer:
             written = 0
@@ -284,6 +300,7 @@ def autograde(chapter: PathLike, submissions: Sequence[PathLike],
             _grade_in_workers(tasks, min(jobs, len(tasks)), record, maxima)
     finally:
         shutil.rmtree(private, ignore_errors=True)
+        shutil.rmtree(scratch, ignore_errors=True)
     final = [r for r in results if r is not None]
     if not quiet:
         print(f"{chapter.stem}: {len(final)} submission(s)"

@@ -108,6 +108,8 @@ def run_submission(nb: NotebookNode, chapter: Path, *, timeout: float = DEFAULT_
                                            before_cell=guard.before_cell, after_cell=guard.after_cell)
         guard.restore(nb)
         box.kill_leftovers()
+        if getattr(box, "cgroup_entered", None) is False:
+            notes.append("the kernel ran without its cgroup: limits were per process only")
         return RunOutcome(executed, guard.notes + notes, dict(guard.rejected), sandbox)
     finally:
         if box is not None:
