@@ -117,6 +117,24 @@ def _v2_controllers(path: Path) -> List[str]:
         return []
 
 
+def kill_until_gone(find_pids, rounds: int, pause: float) -> int:
+    """SIGKILL every pid ``find_pids()`` lists, again and again (up to ``rounds`` times, ``pause``
+    seconds apart) until it lists none; return how many kills were sent."""
+    killed = 0
+    for _ in range(rounds):
+        pids = find_pids()
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+        time.sleep(pause)
+    return killed
+
+
 class Cgroup:
     """One control group around one sandbox: total memory (including its tmpfs files, no swap),
     number of processes and an equal CPU weight, whatever it forks.
@@ -277,7 +295,6 @@ class Cgroup:
 
     def kill(self) -> int:
         """SIGKILL every process in the group (until it is empty); return how many were seen."""
-        killed = 0
         if self.kind == "v2" and self.dirs and (self.dirs[0] / "cgroup.kill").exists():
             try:
                 _write(self.dirs[0] / "cgroup.kill", 1)
@@ -286,18 +303,7 @@ class Cgroup:
         if self.kind == "systemd":
             subprocess.run(["systemctl", "--user", "kill", "--signal=SIGKILL", self.unit],
                            capture_output=True, timeout=10)
-        for _ in range(100):
-            pids = self.pids()
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except OSError:
-                    pass
-            time.sleep(0.02)
-        return killed
+        return kill_until_gone(self.pids, rounds=100, pause=0.02)
 
     def remove(self) -> None:
         """Kill what is left and delete the group (and the shared parent once it is empty)."""

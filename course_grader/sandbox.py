@@ -36,10 +36,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -459,18 +457,7 @@ class Sandbox:
         killed = self.cgroup.kill() if self.cgroup is not None else 0
         if not self.root:
             return killed
-        for _ in range(20):
-            pids = processes_of_uid(self.uid)
-            if not pids:
-                break
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                    killed += 1
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        return killed
+        return killed + cgroups.kill_until_gone(lambda: processes_of_uid(self.uid), rounds=20, pause=0.05)
 
 
 def processes_of_uid(uid: int) -> List[int]:

@@ -22,7 +22,7 @@ import pytest
 from course_grader import grade as G
 from course_grader import release as R
 from course_grader.sandbox import course_utils_dir, in_ci, sandbox_problem
-from test_assignments import GOOD, _answer, _cell, _demo_notebook, _make_course
+from test_assignments import _answer, _cell, _demo_notebook, _make_course
 
 PROBLEM = sandbox_problem()
 if PROBLEM and not in_ci():
