@@ -343,24 +343,31 @@ def test_the_mounts_end_with_root_and_dev_read_only(tmp_path):
         assert argv[shm - 1] == "--tmpfs" and argv[shm - 2] == str(Limits().shm_size), argv
 
 
+# Kernel-side helper: write ``per_file`` bytes into each of ``names`` in ``chunk``-byte writes;
+# returns (errno name or 'none', bytes written before the error).
+FILL = ("import errno, os\n"
+        "def fill(names, per_file, chunk=2**20):\n"
+        "    block = b'x' * chunk\n"
+        "    written = 0\n"
+        "    try:\n"
+        "        for name in names:\n"
+        "            with open(name, 'wb') as fh:\n"
+        "                for _ in range(per_file // chunk):\n"
+        "                    fh.write(block); fh.flush(); written += chunk\n"
+        "    except OSError as exc:\n"
+        "        return errno.errorcode[exc.errno], written\n"
+        "    return 'none', written\n")
+
+
 def test_only_the_capped_folders_are_writable_and_dev_shm_is_small(tmp_path):
     # Without root the sandbox's / (bwrap's tmpfs), /dev and the folders made in / belong to
     # its uid and have no size cap: they must be read-only. /dev/shm is a small tmpfs.
     with Box(tmp_path, "rootfs") as b:
         out = b.cell(
-            "import errno, multiprocessing, os\n"
-            "def fill(name, mib):\n"
-            "    written = 0\n"
-            "    try:\n"
-            "        with open(name, 'wb') as fh:\n"
-            "            for _ in range(mib):\n"
-            "                fh.write(b'x' * 2**20); fh.flush(); written += 2**20\n"
-            "    except OSError as exc:\n"
-            "        return errno.errorcode[exc.errno], written\n"
-            "    return 'none', written\n"
+            FILL + "import multiprocessing\n"
             "for name in ('/x', '/etc/x', '/var/x', '/dev/x'):\n"
-            "    print('%s=%s,%d' % ((name,) + fill(name, 1)))\n"
-            "print('shm=%s,%d' % fill('/dev/shm/big', 200))\n"
+            "    print('%s=%s,%d' % ((name,) + fill([name], 2**20)))\n"
+            "print('shm=%s,%d' % fill(['/dev/shm/big'], 200 * 2**20))\n"
             "os.remove('/dev/shm/big')\n"
             "lock = multiprocessing.Lock()\n"
             "print('lock=ok,0')\n", allow_error=not S.can_cap_tmpfs())
@@ -377,22 +384,11 @@ def test_only_the_capped_folders_are_writable_and_dev_shm_is_small(tmp_path):
 def test_writing_300_mb_in_the_working_folder_fails_inside_and_lands_nowhere(tmp_path):
     with Box(tmp_path, "disk") as b:
         out = b.cell(
-            "import errno, os\n"
-            "chunk = b'x' * (10 * 2**20)\n"
-            "def fill(names, per_file):\n"
-            "    written = 0\n"
-            "    try:\n"
-            "        for name in names:\n"
-            "            with open(name, 'wb') as fh:\n"
-            "                for _ in range(per_file // len(chunk)):\n"
-            "                    fh.write(chunk); fh.flush(); written += len(chunk)\n"
-            "    except OSError as exc:\n"
-            "        return errno.errorcode[exc.errno], written\n"
-            "    return 'none', written\n"
-            "print('one=%s,%d' % fill(['big.bin'], 300 * 2**20))\n"
+            FILL + "big = 10 * 2**20\n"
+            "print('one=%s,%d' % fill(['big.bin'], 300 * 2**20, big))\n"
             "os.remove('big.bin')\n"
-            "print('three=%s,%d' % fill(['a.bin', 'b.bin', 'c.bin'], 100 * 2**20))\n"
-            "print('home=%s,%d' % fill([os.path.expanduser('~/h.bin')], 300 * 2**20))\n")
+            "print('three=%s,%d' % fill(['a.bin', 'b.bin', 'c.bin'], 100 * 2**20, big))\n"
+            "print('home=%s,%d' % fill([os.path.expanduser('~/h.bin')], 300 * 2**20, big))\n")
         host_files = [p for p in (b.box.work).rglob("*") if p.is_file()]
         assert not any(p.stat().st_size > MiB for p in host_files), host_files
     one, three, home = (re.search(rf"{k}=(\w+),(\d+)", out).groups() for k in ("one", "three", "home"))
